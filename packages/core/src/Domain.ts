@@ -1,0 +1,126 @@
+/**
+ * The domain: tokens as they come from a provider, credentials as they are stored, and
+ * the `Credential` a model call needs. Every secret is `Redacted` from the moment it is
+ * decoded; the encoded side (the JSON written to a store) holds the plain string.
+ */
+import { DateTime, Redacted, Schema } from "effect"
+
+/** A provider id: lower-case letters, digits, `-` and `_` (it names files and keys, so no path characters). */
+export const ProviderId = Schema.String.pipe(
+  Schema.pattern(/^[a-z0-9][a-z0-9_-]{0,63}$/),
+  Schema.annotations({ description: "a provider id: a-z, 0-9, - and _" })
+)
+
+/** Which stored credential: one provider, one account. */
+export interface CredentialKey {
+  readonly provider: string
+  readonly account: string
+}
+
+export const keyString = (key: CredentialKey): string => `${key.provider}/${key.account}`
+
+/** The secret as a Redacted string, decoded from / encoded to the plain string. */
+export const Secret = Schema.Redacted(Schema.String)
+
+/** What a token endpoint gave us. */
+export class TokenSet extends Schema.Class<TokenSet>("TokenSet")({
+  accessToken: Secret,
+  refreshToken: Schema.optional(Secret),
+  idToken: Schema.optional(Secret),
+  /** When the access token expires, when the provider said (or its JWT `exp` says). */
+  expiresAt: Schema.optional(Schema.DateTimeUtc),
+  scopes: Schema.Array(Schema.String),
+  tokenType: Schema.String
+}) {}
+
+/** Claims kept for display and for request headers; taken from a verified ID token. */
+export class AccountClaims extends Schema.Class<AccountClaims>("AccountClaims")({
+  subject: Schema.optional(Schema.String),
+  email: Schema.optional(Schema.String),
+  name: Schema.optional(Schema.String),
+  /** OpenAI: `chatgpt_account_id` (sent as `ChatGPT-Account-Id`). */
+  accountId: Schema.optional(Schema.String),
+  plan: Schema.optional(Schema.String),
+  organization: Schema.optional(Schema.String)
+}) {}
+
+/** An OAuth login as stored. */
+export class OAuthCredential extends Schema.TaggedClass<OAuthCredential>()("OAuthCredential", {
+  provider: ProviderId,
+  /** The account name this login is stored under (`--account`, else account id or email). */
+  account: Schema.String,
+  tokens: TokenSet,
+  claims: AccountClaims,
+  obtainedAt: Schema.DateTimeUtc,
+  refreshedAt: Schema.optional(Schema.DateTimeUtc)
+}) {}
+
+/** An API key stored by `login --with-api-key`. */
+export class ApiKeyCredential extends Schema.TaggedClass<ApiKeyCredential>()("ApiKeyCredential", {
+  provider: ProviderId,
+  account: Schema.String,
+  key: Secret,
+  obtainedAt: Schema.DateTimeUtc
+}) {}
+
+export const StoredCredential = Schema.Union(OAuthCredential, ApiKeyCredential)
+export type StoredCredential = typeof StoredCredential.Type
+
+export const credentialKey = (c: StoredCredential): CredentialKey => ({ provider: c.provider, account: c.account })
+
+/** Where a resolved credential came from. */
+export type CredentialSource =
+  | { readonly _tag: "Env"; readonly variable: string }
+  | { readonly _tag: "Config"; readonly path: string }
+  | { readonly _tag: "StoredKey"; readonly store: string }
+  | { readonly _tag: "OAuth"; readonly store: string }
+
+interface CredentialBase {
+  readonly provider: string
+  /** Headers a request must carry, secrets included (hence Redacted). */
+  readonly headers: Readonly<Record<string, Redacted.Redacted<string>>>
+  /** Where model calls go with this credential. */
+  readonly baseUrl: string
+  readonly source: CredentialSource
+}
+
+/** What a model call needs: an API key, or an OAuth bearer token. */
+export type Credential =
+  | CredentialBase & {
+    readonly _tag: "ApiKey"
+    readonly key: Redacted.Redacted<string>
+    readonly expiresAt: undefined
+  }
+  | CredentialBase & {
+    readonly _tag: "Bearer"
+    readonly account: string
+    readonly token: Redacted.Redacted<string>
+    readonly expiresAt: DateTime.Utc | undefined
+    readonly claims: AccountClaims
+  }
+
+/** The secret of a credential (the token or key). */
+export const credentialSecret = (c: Credential): Redacted.Redacted<string> => c._tag === "ApiKey" ? c.key : c.token
+
+/**
+ * The one place a credential becomes plain JSON (`agent-auth token --json`): secrets
+ * included, so callers must only send it to the user who asked.
+ */
+export const credentialToJson = (c: Credential): Record<string, unknown> => ({
+  type: c._tag === "ApiKey" ? "api_key" : "bearer",
+  provider: c.provider,
+  ...(c._tag === "Bearer" ? { account: c.account } : {}),
+  secret: Redacted.value(credentialSecret(c)),
+  headers: Object.fromEntries(Object.entries(c.headers).map(([k, v]) => [k, Redacted.value(v)])),
+  base_url: c.baseUrl,
+  expires_at: c.expiresAt === undefined ? null : DateTime.formatIso(c.expiresAt),
+  source: c.source
+})
+
+/** A token masked for display: the first 4 and last 4 characters at most, never more than a fifth of it. */
+export const mask = (secret: Redacted.Redacted<string>): string => {
+  const s = Redacted.value(secret)
+  if (s.length < 20) return "****"
+  const n = Math.min(4, Math.floor(s.length / 10))
+  return `${s.slice(0, n)}…${s.slice(-n)}`
+}

@@ -1,0 +1,253 @@
+/**
+ * Every failure agent-auth can report, as `Schema.TaggedError` classes.
+ *
+ * Each error carries a `message` a person can act on (what failed, and the command
+ * that fixes it) and the CLI `exitCode` it maps to. No field ever holds a secret:
+ * errors are logged, printed and serialised, so tokens stay out of them by construction.
+ *
+ * Exit codes: 0 ok, 1 authentication needed, 2 usage or config error,
+ * 3 provider or network error, 4 store error, 130 cancelled.
+ */
+import { Schema } from "effect"
+
+/** The CLI exit codes, by meaning. */
+export const ExitCode = {
+  Ok: 0,
+  AuthRequired: 1,
+  Usage: 2,
+  Provider: 3,
+  Store: 4,
+  Cancelled: 130
+} as const
+
+const loginHint = (provider: string) => `agent-auth login ${provider}`
+
+/** No credential at all for the provider: neither a key nor a login. */
+export class NotLoggedIn extends Schema.TaggedError<NotLoggedIn>()("NotLoggedIn", {
+  provider: Schema.String,
+  /** Environment variables that would supply a key, if the provider takes one. */
+  envVars: Schema.Array(Schema.String),
+  /** False for providers that only take API keys (no login exists for them). */
+  canLogin: Schema.Boolean
+}) {
+  readonly exitCode = ExitCode.AuthRequired
+  override get message() {
+    const ways: Array<string> = []
+    if (this.envVars.length > 0) ways.push(`set ${this.envVars.join(" or ")}`)
+    ways.push(this.canLogin ? `run \`${loginHint(this.provider)}\`` : `run \`${loginHint(this.provider)} --with-api-key\``)
+    return `Not logged in to ${this.provider}: ${ways.join(", or ")}.`
+  }
+}
+
+/** A login exists but can no longer be used (refresh token expired, reused or revoked). */
+export class ReauthRequired extends Schema.TaggedError<ReauthRequired>()("ReauthRequired", {
+  provider: Schema.String,
+  account: Schema.optional(Schema.String),
+  /** Why, in the provider's words where it gave some (an OAuth error code, never a token). */
+  reason: Schema.String
+}) {
+  readonly exitCode = ExitCode.AuthRequired
+  override get message() {
+    const who = this.account === undefined ? this.provider : `${this.provider} (${this.account})`
+    return `The login for ${who} can no longer be used (${this.reason}); run \`${loginHint(this.provider)}\` to sign in again.`
+  }
+}
+
+export class LoginCancelled extends Schema.TaggedError<LoginCancelled>()("LoginCancelled", {
+  provider: Schema.String
+}) {
+  readonly exitCode = ExitCode.Cancelled
+  override get message() {
+    return `Login to ${this.provider} was cancelled; nothing was stored.`
+  }
+}
+
+export class LoginTimeout extends Schema.TaggedError<LoginTimeout>()("LoginTimeout", {
+  provider: Schema.String,
+  seconds: Schema.Number
+}) {
+  readonly exitCode = ExitCode.AuthRequired
+  override get message() {
+    return `Login to ${this.provider} timed out after ${this.seconds} s with no answer from the browser; run \`${loginHint(this.provider)}\` again (\`--timeout\` gives more time, \`--device\` or pasting the redirect URL works when the browser cannot reach this machine).`
+  }
+}
+
+/** The `state` that came back is not the one this login sent: a forged or stale redirect. */
+export class StateMismatch extends Schema.TaggedError<StateMismatch>()("StateMismatch", {
+  provider: Schema.String
+}) {
+  readonly exitCode = ExitCode.AuthRequired
+  override get message() {
+    return `The redirect for ${this.provider} carried a state that this login did not send (a stale or forged redirect); it was refused. Use the URL from the current \`agent-auth login ${this.provider}\`.`
+  }
+}
+
+/** The authorization server said no (`error=` on the redirect, or a denied device code). */
+export class AuthorizationDenied extends Schema.TaggedError<AuthorizationDenied>()("AuthorizationDenied", {
+  provider: Schema.String,
+  error: Schema.String,
+  description: Schema.optional(Schema.String)
+}) {
+  readonly exitCode = ExitCode.AuthRequired
+  override get message() {
+    const why = this.description === undefined ? this.error : `${this.error}: ${this.description}`
+    return `${this.provider} refused the authorization (${why}). Run \`${loginHint(this.provider)}\` to try again.`
+  }
+}
+
+/** The token endpoint answered with an error the caller cannot fix by signing in again. */
+export class TokenEndpointError extends Schema.TaggedError<TokenEndpointError>()("TokenEndpointError", {
+  provider: Schema.String,
+  endpoint: Schema.String,
+  status: Schema.Number,
+  error: Schema.optional(Schema.String),
+  description: Schema.optional(Schema.String),
+  /** Seconds the server asked us to wait (429/503 `Retry-After`). */
+  retryAfter: Schema.optional(Schema.Number)
+}) {
+  readonly exitCode = ExitCode.Provider
+  override get message() {
+    const oauth = this.error === undefined
+      ? ""
+      : this.description === undefined
+      ? ` (${this.error})`
+      : ` (${this.error}: ${this.description})`
+    return `${this.provider}'s token endpoint ${this.endpoint} answered HTTP ${this.status}${oauth}. Try again later; \`--verbose\` shows each step.`
+  }
+}
+
+/** The provider could not be reached, or answered something that is not its protocol. */
+export class NetworkError extends Schema.TaggedError<NetworkError>()("NetworkError", {
+  provider: Schema.String,
+  endpoint: Schema.String,
+  reason: Schema.String
+}) {
+  readonly exitCode = ExitCode.Provider
+  override get message() {
+    return `Could not talk to ${this.provider} at ${this.endpoint}: ${this.reason}. Check the network (or the issuer in config.json) and try again.`
+  }
+}
+
+/** A JWT was refused; `rule` names the check that failed (alg, signature, iss, aud, azp, exp, nbf, iat, nonce, kid, jwks, format). */
+export class JwtInvalid extends Schema.TaggedError<JwtInvalid>()("JwtInvalid", {
+  rule: Schema.String,
+  detail: Schema.String
+}) {
+  readonly exitCode = ExitCode.Provider
+  override get message() {
+    return `The ID token was refused (${this.rule}: ${this.detail}); nothing was stored. If this persists the provider's configuration (issuer, client id) may be wrong.`
+  }
+}
+
+export class DiscoveryError extends Schema.TaggedError<DiscoveryError>()("DiscoveryError", {
+  issuer: Schema.String,
+  reason: Schema.String
+}) {
+  readonly exitCode = ExitCode.Provider
+  override get message() {
+    return `Discovery for the issuer ${this.issuer} failed: ${this.reason}. Check \`issuer\` in config.json.`
+  }
+}
+
+export class StoreCorrupted extends Schema.TaggedError<StoreCorrupted>()("StoreCorrupted", {
+  path: Schema.String,
+  /** Where the unreadable file was moved so nothing is lost. */
+  movedTo: Schema.optional(Schema.String),
+  reason: Schema.String
+}) {
+  readonly exitCode = ExitCode.Store
+  override get message() {
+    const kept = this.movedTo === undefined ? "it was left in place" : `it was moved to ${this.movedTo}`
+    return `The credentials file ${this.path} could not be read (${this.reason}); ${kept}. Log in again to start a new one.`
+  }
+}
+
+export class StoreLocked extends Schema.TaggedError<StoreLocked>()("StoreLocked", {
+  path: Schema.String,
+  waitedMs: Schema.Number,
+  holderPid: Schema.optional(Schema.Number)
+}) {
+  readonly exitCode = ExitCode.Store
+  override get message() {
+    const who = this.holderPid === undefined ? "another process" : `process ${this.holderPid}`
+    return `The credential store ${this.path} stayed locked by ${who} for ${Math.round(this.waitedMs / 1000)} s. If no agent-auth is running, remove ${this.path}.lock.`
+  }
+}
+
+export class StorePermissions extends Schema.TaggedError<StorePermissions>()("StorePermissions", {
+  path: Schema.String,
+  detail: Schema.String
+}) {
+  readonly exitCode = ExitCode.Store
+  override get message() {
+    return `The credential store ${this.path} is not safe to use: ${this.detail}.`
+  }
+}
+
+/** Any other failure of the store's medium (disk full, keyring unavailable). */
+export class StoreError extends Schema.TaggedError<StoreError>()("StoreError", {
+  path: Schema.String,
+  reason: Schema.String
+}) {
+  readonly exitCode = ExitCode.Store
+  override get message() {
+    return `The credential store ${this.path} failed: ${this.reason}.`
+  }
+}
+
+export class ConfigInvalid extends Schema.TaggedError<ConfigInvalid>()("ConfigInvalid", {
+  /** The file (or environment variable) holding the bad value. */
+  source: Schema.String,
+  /** The field, as a path such as `providers.acme.issuer`. */
+  field: Schema.String,
+  reason: Schema.String
+}) {
+  readonly exitCode = ExitCode.Usage
+  override get message() {
+    return `Invalid configuration in ${this.source} at ${this.field}: ${this.reason}.`
+  }
+}
+
+export class PortUnavailable extends Schema.TaggedError<PortUnavailable>()("PortUnavailable", {
+  ports: Schema.Array(Schema.Number),
+  provider: Schema.String
+}) {
+  readonly exitCode = ExitCode.Provider
+  override get message() {
+    const ports = this.ports.join(" and ")
+    return `Port ${ports} on 127.0.0.1 is in use, and ${this.provider}'s registration allows no other. Stop the program holding it (\`lsof -i :${this.ports[0]}\` shows it), or run \`agent-auth login ${this.provider} --device\`, or \`--no-browser\` and paste the redirect URL.`
+  }
+}
+
+export class UnknownProvider extends Schema.TaggedError<UnknownProvider>()("UnknownProvider", {
+  provider: Schema.String,
+  known: Schema.Array(Schema.String)
+}) {
+  readonly exitCode = ExitCode.Usage
+  override get message() {
+    return `Unknown provider "${this.provider}". Known: ${this.known.join(", ")}. Add others under "providers" in config.json.`
+  }
+}
+
+/** Every error agent-auth reports. */
+export type AuthError =
+  | NotLoggedIn
+  | ReauthRequired
+  | LoginCancelled
+  | LoginTimeout
+  | StateMismatch
+  | AuthorizationDenied
+  | TokenEndpointError
+  | NetworkError
+  | JwtInvalid
+  | DiscoveryError
+  | StoreCorrupted
+  | StoreLocked
+  | StorePermissions
+  | StoreError
+  | ConfigInvalid
+  | PortUnavailable
+  | UnknownProvider
+
+/** Errors a `TokenStore` may fail with. */
+export type TokenStoreError = StoreCorrupted | StoreLocked | StorePermissions | StoreError

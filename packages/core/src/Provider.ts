@@ -1,0 +1,148 @@
+/**
+ * Provider configuration: what we know about an authorization server and the model API
+ * behind it. Built-ins are defined here; `config.json` can override any field of them and
+ * add `oidc` providers. Values for OpenAI come from its public Codex CLI (shared/PROVIDERS.md):
+ * they belong to another product's registration and can change, hence all overridable.
+ */
+import { Schema } from "effect"
+import { ProviderId, Secret } from "./Domain.js"
+
+export const ProviderKind = Schema.Literal("openai", "oidc", "api_key")
+export type ProviderKind = typeof ProviderKind.Type
+
+/** Which credential wins when several exist (config.json `mode`). */
+export const CredentialMode = Schema.Literal("auto", "prefer_oauth", "api_key_only", "oauth_only")
+export type CredentialMode = typeof CredentialMode.Type
+
+/** Explicit endpoints; any of them replaces what discovery (or the kind's defaults) say. */
+export const EndpointOverrides = Schema.Struct({
+  authorization: Schema.optional(Schema.String),
+  token: Schema.optional(Schema.String),
+  revocation: Schema.optional(Schema.String),
+  jwks: Schema.optional(Schema.String),
+  deviceAuthorization: Schema.optional(Schema.String)
+})
+
+export const RedirectConfig = Schema.Struct({
+  /** Host written in the redirect URI (`localhost` for OpenAI's registration); the server always binds 127.0.0.1. */
+  host: Schema.String,
+  path: Schema.String,
+  /** Ports to try in order; `[0]` means any free port. */
+  ports: Schema.Array(Schema.Int.pipe(Schema.between(0, 65535)))
+})
+
+export class ProviderConfig extends Schema.Class<ProviderConfig>("ProviderConfig")({
+  id: ProviderId,
+  kind: ProviderKind,
+  displayName: Schema.String,
+  issuer: Schema.optional(Schema.String),
+  clientId: Schema.optional(Schema.String),
+  clientSecret: Schema.optional(Secret),
+  scopes: Schema.Array(Schema.String),
+  /** Expected `aud` besides the client id (some gateways issue for an API audience). */
+  audience: Schema.optional(Schema.String),
+  /** Extra query parameters on the authorization request. */
+  authorizeParams: Schema.Record({ key: Schema.String, value: Schema.String }),
+  redirect: RedirectConfig,
+  endpoints: Schema.optional(EndpointOverrides),
+  /** How the refresh request body is sent: OAuth's form, or OpenAI's JSON. */
+  refreshFormat: Schema.Literal("form", "json"),
+  revokeFormat: Schema.Literal("form", "json"),
+  /** Device flow variant: RFC 8628 (when the metadata has the endpoint), OpenAI's, or none. */
+  device: Schema.Literal("rfc8628", "openai", "none"),
+  /** Model API base URL for OAuth bearer calls. */
+  apiBaseUrl: Schema.optional(Schema.String),
+  /** Model API base URL for API-key calls. */
+  apiKeyBaseUrl: Schema.optional(Schema.String),
+  /** Environment variables holding an API key, in order. */
+  apiKeyEnv: Schema.Array(Schema.String),
+  /** Header that carries an API key: `authorization` (as `Bearer …`) or a named header such as `x-api-key`. */
+  apiKeyHeader: Schema.String,
+  mode: CredentialMode,
+  /** Sent as the `originator` header and authorize parameter (OpenAI). */
+  originator: Schema.optional(Schema.String)
+}) {
+  get canLogin(): boolean {
+    return this.kind !== "api_key" && this.mode !== "api_key_only"
+  }
+  get takesApiKey(): boolean {
+    return this.mode !== "oauth_only"
+  }
+}
+
+/** Our client name, sent where a provider asks who is calling. */
+export const ORIGINATOR = "agent_auth"
+
+export const openai = ProviderConfig.make({
+  id: "openai",
+  kind: "openai",
+  displayName: "OpenAI",
+  issuer: "https://auth.openai.com",
+  clientId: "app_EMoamEEZ73f0CkXaXp7hrann",
+  scopes: ["openid", "profile", "email", "offline_access"],
+  authorizeParams: {
+    id_token_add_organizations: "true",
+    codex_cli_simplified_flow: "true",
+    originator: ORIGINATOR
+  },
+  redirect: { host: "localhost", path: "/auth/callback", ports: [1455, 1457] },
+  refreshFormat: "json",
+  revokeFormat: "json",
+  device: "openai",
+  apiBaseUrl: "https://chatgpt.com/backend-api/codex",
+  apiKeyBaseUrl: "https://api.openai.com/v1",
+  apiKeyEnv: ["OPENAI_API_KEY"],
+  apiKeyHeader: "authorization",
+  mode: "auto",
+  originator: ORIGINATOR
+})
+
+export const anthropic = ProviderConfig.make({
+  id: "anthropic",
+  kind: "api_key",
+  displayName: "Anthropic",
+  scopes: [],
+  authorizeParams: {},
+  redirect: { host: "127.0.0.1", path: "/callback", ports: [0] },
+  refreshFormat: "form",
+  revokeFormat: "form",
+  device: "none",
+  apiKeyBaseUrl: "https://api.anthropic.com",
+  apiKeyEnv: ["ANTHROPIC_API_KEY"],
+  apiKeyHeader: "x-api-key",
+  mode: "api_key_only"
+})
+
+/** Defaults for a provider added in config.json with `kind: "oidc"`. */
+export const oidcDefaults = {
+  kind: "oidc",
+  scopes: ["openid", "offline_access"],
+  authorizeParams: {},
+  redirect: { host: "127.0.0.1", path: "/callback", ports: [0] },
+  refreshFormat: "form",
+  revokeFormat: "form",
+  device: "rfc8628",
+  apiKeyEnv: [],
+  apiKeyHeader: "authorization",
+  mode: "auto"
+} as const
+
+export const builtins: ReadonlyArray<ProviderConfig> = [openai, anthropic]
+
+/** The endpoints of an authorization server, from discovery or derived from the provider. */
+export class AuthServerMetadata extends Schema.Class<AuthServerMetadata>("AuthServerMetadata")({
+  issuer: Schema.String,
+  authorization_endpoint: Schema.String,
+  token_endpoint: Schema.String,
+  revocation_endpoint: Schema.optional(Schema.String),
+  jwks_uri: Schema.optional(Schema.String),
+  device_authorization_endpoint: Schema.optional(Schema.String),
+  id_token_signing_alg_values_supported: Schema.optional(Schema.Array(Schema.String)),
+  code_challenge_methods_supported: Schema.optional(Schema.Array(Schema.String)),
+  authorization_response_iss_parameter_supported: Schema.optional(Schema.Boolean)
+}) {}
+
+/** True for http URLs on a loopback host, the only place plain http is accepted. */
+export const isLoopbackUrl = (url: URL): boolean =>
+  url.hostname === "127.0.0.1" || url.hostname === "localhost" || url.hostname === "[::1]" ||
+  /^127\.\d+\.\d+\.\d+$/.test(url.hostname)

@@ -1,0 +1,160 @@
+/**
+ * The one client of token endpoints: every grant (authorization code, refresh, device)
+ * goes through `requestTokens`, so error mapping and secret handling exist once.
+ */
+import { HttpClient, HttpClientRequest } from "@effect/platform"
+import { DateTime, Duration, Effect, Option, Redacted, Schema } from "effect"
+import { Secret, TokenSet } from "../Domain.js"
+import { NetworkError, TokenEndpointError } from "../Errors.js"
+import type { ProviderConfig } from "../Provider.js"
+
+/** A token response (RFC 6749 §5.1). Every field optional on refresh (OpenAI may omit any). */
+export const TokenResponse = Schema.Struct({
+  access_token: Secret,
+  token_type: Schema.optional(Schema.String),
+  expires_in: Schema.optional(Schema.Number),
+  refresh_token: Schema.optional(Secret),
+  id_token: Schema.optional(Secret),
+  scope: Schema.optional(Schema.String)
+})
+export type TokenResponse = typeof TokenResponse.Type
+
+/** An OAuth error body (RFC 6749 §5.2); OpenAI nests it as `{error: {code, message}}` at times. */
+const ErrorBody = Schema.Struct({
+  error: Schema.optional(Schema.Union(
+    Schema.String,
+    Schema.Struct({ code: Schema.optional(Schema.String), message: Schema.optional(Schema.String) })
+  )),
+  error_description: Schema.optional(Schema.String)
+})
+
+export const parseOAuthError = (body: unknown): { error?: string; description?: string } => {
+  const decoded = Schema.decodeUnknownOption(ErrorBody)(body)
+  if (Option.isNone(decoded)) return {}
+  const e = decoded.value.error
+  const error = typeof e === "string" ? e : e?.code
+  const description = decoded.value.error_description ?? (typeof e === "object" ? e.message : undefined)
+  return {
+    ...(error === undefined ? {} : { error: error.slice(0, 100) }),
+    ...(description === undefined ? {} : { description: description.slice(0, 300) })
+  }
+}
+
+/** Seconds from a `Retry-After` header (delta-seconds form; dates are rare on token endpoints). */
+export const retryAfterSeconds = (value: string | undefined): number | undefined => {
+  if (value === undefined) return undefined
+  const n = Number(value.trim())
+  return Number.isFinite(n) && n >= 0 ? n : undefined
+}
+
+export type Body = Readonly<Record<string, string | Redacted.Redacted<string> | undefined>>
+
+const reveal = (body: Body): Record<string, string> => {
+  const out: Record<string, string> = {}
+  for (const [k, v] of Object.entries(body)) {
+    if (v !== undefined) out[k] = Redacted.isRedacted(v) ? Redacted.value(v) : v
+  }
+  return out
+}
+
+/**
+ * POST to a token-like endpoint and return the JSON body of a 2xx answer. Secrets in the
+ * body are revealed only into the request; nothing secret reaches an error.
+ */
+export const postJson = (
+  provider: ProviderConfig,
+  endpoint: string,
+  body: Body,
+  format: "form" | "json",
+  timeout: Duration.DurationInput = Duration.seconds(30)
+): Effect.Effect<unknown, TokenEndpointError | NetworkError, HttpClient.HttpClient> =>
+  Effect.gen(function*() {
+    const client = yield* HttpClient.HttpClient
+    const plain = reveal(body)
+    const request = HttpClientRequest.post(endpoint).pipe(
+      HttpClientRequest.acceptJson,
+      format === "json" ? HttpClientRequest.bodyUnsafeJson(plain) : HttpClientRequest.bodyUrlParams(plain)
+    )
+    const network = (reason: string) => new NetworkError({ provider: provider.id, endpoint, reason })
+    return yield* client.execute(request).pipe(
+      Effect.timeoutFail({ duration: timeout, onTimeout: () => network(`no answer within ${Duration.format(timeout)}`) }),
+      Effect.catchTag("RequestError", (e) => Effect.fail(network(e.reason === "Transport" ? "connection failed" : e.reason))),
+      Effect.flatMap((response) =>
+        Effect.gen(function*() {
+          const json = yield* response.json.pipe(Effect.option)
+          if (response.status >= 200 && response.status < 300) {
+            if (Option.isNone(json)) return yield* network(`HTTP ${response.status} with a body that is not JSON`)
+            return json.value
+          }
+          const oauth = Option.isSome(json) ? parseOAuthError(json.value) : {}
+          const retryAfter = retryAfterSeconds(response.headers["retry-after"])
+          return yield* new TokenEndpointError({
+            provider: provider.id,
+            endpoint,
+            status: response.status,
+            ...oauth,
+            ...(retryAfter === undefined ? {} : { retryAfter })
+          })
+        })
+      ),
+      Effect.catchTag("ResponseError", (e) => Effect.fail(network(`unreadable answer (${e.reason})`))),
+      Effect.scoped
+    )
+  })
+
+/** Request tokens with a grant and decode the answer. */
+export const requestTokens = (
+  provider: ProviderConfig,
+  endpoint: string,
+  body: Body,
+  format: "form" | "json",
+  timeout?: Duration.DurationInput
+): Effect.Effect<TokenResponse, TokenEndpointError | NetworkError, HttpClient.HttpClient> =>
+  postJson(provider, endpoint, withClientAuth(provider, body), format, timeout).pipe(
+    Effect.flatMap((json) =>
+      Schema.decodeUnknown(TokenResponse)(json).pipe(
+        Effect.mapError(() =>
+          new NetworkError({ provider: provider.id, endpoint, reason: "the answer is not a token response (no access_token)" })
+        )
+      )
+    )
+  )
+
+/** Public clients send `client_id`; installed apps with a (non-confidential) secret send it too (client_secret_post). */
+export const withClientAuth = (provider: ProviderConfig, body: Body): Body => ({
+  client_id: provider.clientId,
+  ...(provider.clientSecret === undefined ? {} : { client_secret: provider.clientSecret }),
+  ...body
+})
+
+/** The expiry of a JWT access token from its `exp`, unverified: used only to schedule refreshes. */
+const jwtExp = (token: string): number | undefined => {
+  const part = token.split(".")[1]
+  if (part === undefined) return undefined
+  try {
+    const payload = JSON.parse(atob(part.replace(/-/g, "+").replace(/_/g, "/"))) as { exp?: unknown }
+    return typeof payload.exp === "number" ? payload.exp : undefined
+  } catch {
+    return undefined
+  }
+}
+
+/**
+ * A `TokenSet` from a response. On refresh, `previous` supplies what the answer left out
+ * (the refresh token when it did not rotate, the ID token, the scopes).
+ */
+export const toTokenSet = (response: TokenResponse, now: DateTime.Utc, previous?: TokenSet): TokenSet => {
+  const exp = response.expires_in !== undefined
+    ? DateTime.addDuration(now, Duration.seconds(response.expires_in))
+    : Option.getOrUndefined(Option.map(Option.fromNullable(jwtExp(Redacted.value(response.access_token))), (s) => DateTime.unsafeMake(s * 1000)))
+  const refreshToken = response.refresh_token ?? previous?.refreshToken
+  const idToken = response.id_token ?? previous?.idToken
+  return TokenSet.make({
+    accessToken: response.access_token,
+    ...(refreshToken === undefined ? {} : { refreshToken }),
+    ...(idToken === undefined ? {} : { idToken }),
+    ...(exp === undefined ? {} : { expiresAt: exp }),
+    scopes: response.scope !== undefined ? response.scope.split(" ").filter((s) => s.length > 0) : previous?.scopes ?? [],
+    tokenType: response.token_type ?? previous?.tokenType ?? "Bearer"
+  })
+}
