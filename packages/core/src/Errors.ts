@@ -128,7 +128,7 @@ export class NetworkError extends Schema.TaggedError<NetworkError>()("NetworkErr
   }
 }
 
-/** A JWT was refused; `rule` names the check that failed (alg, signature, iss, aud, azp, exp, nbf, iat, nonce, kid, jwks, format). */
+/** A JWT was refused; `rule` names the check that failed (alg, signature, iss, aud, azp, exp, nbf, iat, nonce, sub, kid, jwks, format). */
 export class JwtInvalid extends Schema.TaggedError<JwtInvalid>()("JwtInvalid", {
   rule: Schema.String,
   detail: Schema.String
