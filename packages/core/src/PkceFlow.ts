@@ -5,8 +5,20 @@
  * later from a pasted redirect URL; `login` wires the loopback `CallbackServer`, the
  * `BrowserLauncher`, and an optional pasted-input source, whichever answers first.
  */
-import { Context, type Effect, type Redacted } from "effect"
+import { HttpClient } from "@effect/platform"
+import { Context, Duration, Effect, Layer, Option, Redacted } from "effect"
+import { AuthConfig } from "./AuthConfig.js"
+import { BrowserLauncher } from "./BrowserLauncher.js"
+import { CallbackServer } from "./CallbackServer.js"
 import type { OAuthCredential } from "./Domain.js"
+import type { AuthError } from "./Errors.js"
+import { AuthorizationDenied, LoginTimeout, StateMismatch } from "./Errors.js"
+import { constantTimeEqual, finishLogin } from "./internal/login.js"
+import { requestTokens } from "./internal/tokenEndpoint.js"
+import { JwtVerifier } from "./JwtVerifier.js"
+import { ProviderRegistry } from "./ProviderRegistry.js"
+import { base64url, SecureRandom, token } from "./SecureRandom.js"
+import { TokenStore } from "./TokenStore.js"
 
 /** A login in progress: everything `complete` needs. Holds the PKCE verifier: keep it private. */
 export interface PendingLogin {
@@ -32,6 +44,10 @@ export type LoginEvent =
   | { readonly _tag: "AuthorizationUrl"; readonly url: string; readonly redirectUri: string }
   | { readonly _tag: "BrowserOpened" }
   | { readonly _tag: "BrowserSkipped"; readonly reason: string }
+  /** The callback server could not bind; the login goes on with pasting only. */
+  | { readonly _tag: "PasteOnly"; readonly reason: string }
+  /** Pasted text that did not complete the login (wrong state, no code); another paste is awaited. */
+  | { readonly _tag: "PasteRejected"; readonly reason: string }
   | {
     readonly _tag: "DeviceCode"
     readonly verificationUri: string
@@ -48,20 +64,191 @@ export interface LoginOptions {
   readonly pasted?: Effect.Effect<string> | undefined
   /** Overrides the provider's redirect ports (`--port`). */
   readonly port?: number | undefined
-  /** Do not bind a loopback server at all: the redirect URL must be pasted. */
-  readonly pasteOnly?: boolean | undefined
+  /** How long to wait for the browser (default AuthConfig.loginTimeout). */
+  readonly timeout?: Duration.DurationInput | undefined
 }
 
 export interface PkceFlowShape {
-  readonly start: (provider: string, options: { readonly redirectUri: string }) => Effect.Effect<PendingLogin, import("./Errors.js").AuthError>
+  readonly start: (provider: string, options: { readonly redirectUri: string }) => Effect.Effect<PendingLogin, AuthError>
   /** Checks state (constant time) and RFC 9207 `iss`, exchanges the code, verifies the ID token, stores the login. */
   readonly complete: (
     pending: PendingLogin,
     callback: CallbackInput,
     options?: { readonly account?: string | undefined }
-  ) => Effect.Effect<OAuthCredential, import("./Errors.js").AuthError>
+  ) => Effect.Effect<OAuthCredential, AuthError>
   /** The whole browser login; the loopback server closes when it ends, however it ends. */
-  readonly login: (provider: string, options?: LoginOptions) => Effect.Effect<OAuthCredential, import("./Errors.js").AuthError>
+  readonly login: (
+    provider: string,
+    options?: LoginOptions
+  ) => Effect.Effect<OAuthCredential, AuthError, CallbackServer | BrowserLauncher>
 }
 
 export class PkceFlow extends Context.Tag("@agent-auth/core/PkceFlow")<PkceFlow, PkceFlowShape>() {}
+
+/**
+ * Parse what a person pasted: the full redirect URL, its query string, or `code#state`
+ * (the form some providers show on a page). Anything else is taken as a bare code, which
+ * then fails the state check: a code without its state is never accepted.
+ */
+export const parseCallbackInput = (text: string): CallbackInput => {
+  const t = text.trim()
+  const fromParams = (q: URLSearchParams): CallbackInput => ({
+    code: Option.getOrUndefined(Option.map(Option.fromNullable(q.get("code") || null), Redacted.make)),
+    state: q.get("state") ?? undefined,
+    iss: q.get("iss") ?? undefined,
+    error: q.get("error") ?? undefined,
+    errorDescription: q.get("error_description") ?? undefined
+  })
+  if (/^https?:\/\//i.test(t)) {
+    try {
+      return fromParams(new URL(t).searchParams)
+    } catch {
+      return {}
+    }
+  }
+  if (/(^|[?&])(code|error)=/.test(t)) return fromParams(new URLSearchParams(t.replace(/^\?/, "")))
+  const hash = t.lastIndexOf("#")
+  if (hash > 0) return { code: Redacted.make(t.slice(0, hash)), state: t.slice(hash + 1) }
+  return t.length > 0 ? { code: Redacted.make(t) } : {}
+}
+
+/** Why a callback does not belong to this login, or undefined when it does. */
+const stateProblem = (pending: PendingLogin, input: CallbackInput): string | undefined =>
+  input.state === undefined
+    ? "it has no state"
+    : constantTimeEqual(input.state, pending.state)
+    ? undefined
+    : "its state belongs to another login"
+
+const sha256 = (text: string) =>
+  Effect.promise(() => globalThis.crypto.subtle.digest("SHA-256", new TextEncoder().encode(text))).pipe(
+    Effect.map((buf) => base64url(new Uint8Array(buf)))
+  )
+
+export const make = Effect.gen(function*() {
+  const registry = yield* ProviderRegistry
+  const config = yield* AuthConfig
+  const context = yield* Effect.context<HttpClient.HttpClient | JwtVerifier | TokenStore | SecureRandom>()
+
+  const start = (providerId: string, options: { readonly redirectUri: string }) =>
+    Effect.gen(function*() {
+      const provider = yield* registry.get(providerId)
+      const metadata = yield* registry.metadata(provider)
+      // 64 bytes (86 characters): above RFC 7636's 32-byte minimum, what OpenAI's client sends.
+      const codeVerifier = yield* token(64)
+      const state = yield* token(32)
+      const nonce = provider.scopes.includes("openid") ? yield* token(32) : undefined
+      const url = new URL(metadata.authorization_endpoint)
+      const params: Record<string, string | undefined> = {
+        response_type: "code",
+        client_id: provider.clientId,
+        redirect_uri: options.redirectUri,
+        scope: provider.scopes.join(" "),
+        code_challenge: yield* sha256(codeVerifier),
+        code_challenge_method: "S256",
+        state,
+        nonce,
+        ...provider.authorizeParams
+      }
+      for (const [k, v] of Object.entries(params)) if (v !== undefined) url.searchParams.set(k, v)
+      return {
+        provider: provider.id,
+        authorizationUrl: url.toString(),
+        redirectUri: options.redirectUri,
+        state,
+        codeVerifier: Redacted.make(codeVerifier),
+        nonce
+      } satisfies PendingLogin
+    }).pipe(Effect.provide(context))
+
+  const complete = (pending: PendingLogin, input: CallbackInput, options?: { readonly account?: string | undefined }) =>
+    Effect.gen(function*() {
+      const provider = yield* registry.get(pending.provider)
+      const metadata = yield* registry.metadata(provider)
+      if (stateProblem(pending, input) !== undefined) return yield* new StateMismatch({ provider: provider.id })
+      // RFC 9207: a response from another issuer is a mix-up attack; when the server
+      // advertises `iss`, its absence is refused too.
+      if (
+        (input.iss !== undefined && input.iss !== metadata.issuer) ||
+        (input.iss === undefined && metadata.authorization_response_iss_parameter_supported === true && input.error === undefined)
+      ) {
+        return yield* new AuthorizationDenied({
+          provider: provider.id,
+          error: "issuer_mismatch",
+          description: input.iss === undefined
+            ? `the redirect carries no iss although ${metadata.issuer} sends one (RFC 9207)`
+            : `the redirect came from ${input.iss}, not ${metadata.issuer} (RFC 9207)`
+        })
+      }
+      if (input.error !== undefined) {
+        return yield* new AuthorizationDenied({
+          provider: provider.id,
+          error: input.error,
+          ...(input.errorDescription === undefined ? {} : { description: input.errorDescription })
+        })
+      }
+      if (input.code === undefined) {
+        return yield* new AuthorizationDenied({ provider: provider.id, error: "invalid_request", description: "the redirect carries no code" })
+      }
+      const response = yield* requestTokens(provider, metadata.token_endpoint, {
+        grant_type: "authorization_code",
+        code: input.code,
+        redirect_uri: pending.redirectUri,
+        code_verifier: pending.codeVerifier
+      }, "form", config.httpTimeout)
+      return yield* finishLogin(provider, metadata, response, {
+        nonce: pending.nonce,
+        account: options?.account,
+        expectIdToken: provider.scopes.includes("openid")
+      })
+    }).pipe(Effect.provide(context))
+
+  const login = (providerId: string, options: LoginOptions = {}) =>
+    Effect.gen(function*() {
+      const server = yield* CallbackServer
+      const browser = yield* BrowserLauncher
+      const provider = yield* registry.get(providerId)
+      const emit = options.onEvent ?? (() => Effect.void)
+      const r = provider.redirect
+      const ports = options.port !== undefined ? [options.port] : r.ports
+      const listened = yield* Effect.either(server.listen({ provider: provider.id, host: r.host, path: r.path, ports }))
+      if (listened._tag === "Left" && options.pasted === undefined) return yield* listened.left
+      const redirectUri = listened._tag === "Right"
+        ? listened.right.redirectUri
+        : `http://${r.host}:${ports.find((p) => p !== 0) ?? 80}${r.path}`
+      const pending = yield* start(provider.id, { redirectUri })
+      yield* emit({ _tag: "AuthorizationUrl", url: pending.authorizationUrl, redirectUri })
+      if (listened._tag === "Left") yield* emit({ _tag: "PasteOnly", reason: listened.left.message })
+      const opened = yield* browser.open(pending.authorizationUrl)
+      yield* emit(opened._tag === "Opened" ? { _tag: "BrowserOpened" } : { _tag: "BrowserSkipped", reason: opened.reason })
+
+      // Pasted lines are read until one belongs to this login; a wrong one is reported, not fatal.
+      const fromPaste = (pasted: Effect.Effect<string>): Effect.Effect<CallbackInput> =>
+        Effect.flatMap(pasted, (text) => {
+          const input = parseCallbackInput(text)
+          const problem = input.error === undefined && input.code === undefined ? "no code in it" : stateProblem(pending, input)
+          return problem === undefined
+            ? Effect.succeed(input)
+            : Effect.zipRight(emit({ _tag: "PasteRejected", reason: problem }), fromPaste(pasted))
+        })
+      const fromServer = listened._tag === "Right"
+        ? Effect.map(listened.right.awaitCallback(pending.state), (p): CallbackInput => p)
+        : Effect.never
+      const timeout = Duration.decode(options.timeout ?? config.loginTimeout)
+      const input = yield* (options.pasted === undefined ? fromServer : Effect.raceFirst(fromServer, fromPaste(options.pasted))).pipe(
+        Effect.timeoutFail({
+          duration: timeout,
+          onTimeout: () => new LoginTimeout({ provider: provider.id, seconds: Math.round(Duration.toSeconds(timeout)) })
+        })
+      )
+      return yield* complete(pending, input, { account: options.account })
+    }).pipe(Effect.scoped)
+
+  return PkceFlow.of({ start, complete, login })
+})
+
+export const layer: Layer.Layer<
+  PkceFlow,
+  never,
+  ProviderRegistry | AuthConfig | HttpClient.HttpClient | JwtVerifier | TokenStore | SecureRandom
+> = Layer.effect(PkceFlow, make)

@@ -158,3 +158,47 @@ export const toTokenSet = (response: TokenResponse, now: DateTime.Utc, previous?
     tokenType: response.token_type ?? previous?.tokenType ?? "Bearer"
   })
 }
+
+/**
+ * POST an RFC 7009 revocation request. Any 2xx is success whatever the body (revocation
+ * endpoints usually answer 200 with an empty body, which `postJson` would refuse); other
+ * answers map to the same errors as the token endpoint. One attempt, bounded by `timeout`
+ * over the whole exchange: logout must not hang on a provider.
+ */
+export const postRevocation = (
+  provider: ProviderConfig,
+  endpoint: string,
+  body: Body,
+  format: "form" | "json",
+  timeout: Duration.DurationInput = Duration.seconds(10)
+): Effect.Effect<void, TokenEndpointError | NetworkError, HttpClient.HttpClient> =>
+  Effect.gen(function*() {
+    const client = yield* HttpClient.HttpClient
+    const plain = reveal(withClientAuth(provider, body))
+    const request = HttpClientRequest.post(endpoint).pipe(
+      HttpClientRequest.acceptJson,
+      format === "json" ? HttpClientRequest.bodyUnsafeJson(plain) : HttpClientRequest.bodyUrlParams(plain)
+    )
+    const network = (reason: string) => new NetworkError({ provider: provider.id, endpoint, reason })
+    return yield* client.execute(request).pipe(
+      Effect.catchTag("RequestError", (e) => Effect.fail(network(e.reason === "Transport" ? "connection failed" : e.reason))),
+      Effect.flatMap((response) =>
+        Effect.gen(function*() {
+          if (response.status >= 200 && response.status < 300) return
+          const json = yield* response.json.pipe(Effect.option)
+          const oauth = Option.isSome(json) ? parseOAuthError(json.value) : {}
+          const retryAfter = retryAfterSeconds(response.headers["retry-after"])
+          return yield* new TokenEndpointError({
+            provider: provider.id,
+            endpoint,
+            status: response.status,
+            ...oauth,
+            ...(retryAfter === undefined ? {} : { retryAfter })
+          })
+        })
+      ),
+      Effect.catchTag("ResponseError", (e) => Effect.fail(network(`unreadable answer (${e.reason})`))),
+      Effect.scoped,
+      Effect.timeoutFail({ duration: timeout, onTimeout: () => network(`no answer within ${Duration.format(timeout)}`) })
+    )
+  })
