@@ -1,16 +1,44 @@
 /**
- * Keeps OAuth logins fresh. `fresh` returns a login whose access token is valid for at
- * least `minValidity` (default: AuthConfig.refreshSkew, 5 minutes), refreshing when not.
+ * Keeps OAuth logins fresh. `fresh` returns a login whose access token is valid for
+ * more than `minValidity` (default: AuthConfig.refreshSkew, 5 minutes), refreshing when not.
  *
- * One refresh per key at a time in the process; across processes the refresh runs inside
- * `TokenStore.modify`, re-reads, and skips when another process already refreshed.
- * Transient failures retry on a bounded schedule and keep the old credential; refusals
- * (`invalid_grant`, `refresh_token_reused|expired|invalidated`, 401) become `ReauthRequired`.
- * Never deletes a credential.
+ * Boundary convention: a token is fresh while `expiresAt − now > minValidity`; at exactly
+ * `expiresAt − minValidity` it is refreshed. With `minValidity` 0 this makes a token
+ * expired at its `expiresAt` instant, as JWT `exp` does ("on or after"). A token without
+ * `expiresAt` counts as fresh (nothing says otherwise; a 401 then forces a refresh).
+ *
+ * One refresh per key at a time in the process (concurrent callers await the same one;
+ * when its leader is interrupted, they retry themselves); across processes the refresh
+ * runs inside `TokenStore.modify`, re-reads, and skips when another process already
+ * refreshed. Transient failures retry on a bounded schedule and keep the old credential;
+ * refusals (`invalid_grant`, `refresh_token_reused|expired|invalidated`, `invalid_token`,
+ * 401) become `ReauthRequired`. Never deletes a credential.
  */
-import { Context, type Duration, type Effect } from "effect"
-import type { CredentialKey, OAuthCredential } from "./Domain.js"
+import { HttpClient } from "@effect/platform"
+import {
+  Cause,
+  Clock,
+  Context,
+  DateTime,
+  Deferred,
+  Duration,
+  Effect,
+  Exit,
+  Layer,
+  Option,
+  Redacted,
+  Schedule
+} from "effect"
+import { AuthConfig } from "./AuthConfig.js"
+import type { CredentialKey } from "./Domain.js"
+import { keyString, OAuthCredential } from "./Domain.js"
 import type { AuthError } from "./Errors.js"
+import { ReauthRequired, TokenEndpointError } from "./Errors.js"
+import { notLoggedIn } from "./internal/credentialHeaders.js"
+import { requestTokens, toTokenSet } from "./internal/tokenEndpoint.js"
+import type { ProviderConfig } from "./Provider.js"
+import { ProviderRegistry } from "./ProviderRegistry.js"
+import { TokenStore } from "./TokenStore.js"
 
 export interface FreshOptions {
   readonly minValidity?: Duration.DurationInput | undefined
@@ -23,3 +51,208 @@ export interface RefresherShape {
 }
 
 export class Refresher extends Context.Tag("@agent-auth/core/Refresher")<Refresher, RefresherShape>() {}
+
+/** How transient token-endpoint failures are retried. */
+export interface RetryPolicy {
+  /** Retries after the first attempt. */
+  readonly retries: number
+  /** First backoff; doubles each retry, with jitter. */
+  readonly base: Duration.DurationInput
+  /** Cap on one backoff. */
+  readonly maxDelay: Duration.DurationInput
+  /** Cap on an honoured `Retry-After` (a server asking for an hour must not hang a model call). */
+  readonly maxRetryAfter: Duration.DurationInput
+}
+
+export const defaultRetryPolicy: RetryPolicy = {
+  retries: 4,
+  base: Duration.millis(500),
+  maxDelay: Duration.seconds(8),
+  maxRetryAfter: Duration.seconds(60)
+}
+
+/** OAuth error codes meaning the refresh token will never work again. */
+export const reauthErrors: ReadonlySet<string> = new Set([
+  "invalid_grant",
+  "refresh_token_reused",
+  "refresh_token_expired",
+  "refresh_token_invalidated",
+  "invalid_token"
+])
+
+/** True while the access token has more than `minValidityMillis` left (see the boundary convention above). */
+export const isFresh = (login: OAuthCredential, nowMillis: number, minValidityMillis: number): boolean => {
+  const exp = login.tokens.expiresAt
+  return exp === undefined || exp.epochMillis - nowMillis > minValidityMillis
+}
+
+/** Worth another try: the network, a server error, or rate limiting. */
+export const isTransient = (e: AuthError): boolean =>
+  e._tag === "NetworkError" || (e._tag === "TokenEndpointError" && (e.status >= 500 || e.status === 429))
+
+/** A refusal of the refresh token (never retried: a new login is the only fix). */
+export const isRefusal = (e: TokenEndpointError): boolean =>
+  e.status === 401 || (e.error !== undefined && e.status >= 400 && e.status < 500 && reauthErrors.has(e.error))
+
+/** Bounded exponential backoff with jitter, never shorter than a `Retry-After` (capped). */
+export const retrySchedule = (policy: RetryPolicy): Schedule.Schedule<unknown, AuthError> => {
+  const maxDelay = Duration.decode(policy.maxDelay)
+  const maxRetryAfter = Duration.decode(policy.maxRetryAfter)
+  return Schedule.exponential(policy.base).pipe(
+    Schedule.jittered,
+    Schedule.modifyDelay((_, d) => Duration.min(d, maxDelay)),
+    Schedule.intersect(Schedule.recurs(policy.retries)),
+    // The output becomes the failure just seen, so its Retry-After can stretch the delay.
+    Schedule.passthrough,
+    Schedule.modifyDelay((e: unknown, d) =>
+      e instanceof TokenEndpointError && e.retryAfter !== undefined
+        ? Duration.max(d, Duration.min(Duration.seconds(e.retryAfter), maxRetryAfter))
+        : d
+    )
+  )
+}
+
+const sameTokens = (a: OAuthCredential, b: OAuthCredential): boolean => {
+  if (a === b) return true
+  const ra = a.tokens.refreshToken
+  const rb = b.tokens.refreshToken
+  return Redacted.value(a.tokens.accessToken) === Redacted.value(b.tokens.accessToken) &&
+    (ra === undefined ? rb === undefined : rb !== undefined && Redacted.value(ra) === Redacted.value(rb))
+}
+
+export interface MakeOptions {
+  readonly retry?: Partial<RetryPolicy> | undefined
+}
+
+/** What the waiters of a refresh get: its exit, or None when its leader was interrupted (then they retry). */
+type Outcome = Option.Option<Exit.Exit<OAuthCredential, AuthError>>
+
+export const make = (
+  options: MakeOptions = {}
+): Effect.Effect<RefresherShape, never, TokenStore | ProviderRegistry | AuthConfig | HttpClient.HttpClient> =>
+  Effect.gen(function*() {
+    const store = yield* TokenStore
+    const registry = yield* ProviderRegistry
+    const config = yield* AuthConfig
+    const http = yield* HttpClient.HttpClient
+    const schedule = retrySchedule({ ...defaultRetryPolicy, ...options.retry })
+    const skewMillis = Duration.toMillis(config.refreshSkew)
+    // Plain Map: fibers interleave only between effects, and the check-and-set below is one step.
+    const inflight = new Map<string, Deferred.Deferred<Outcome>>()
+
+    const fail = (provider: string) => Effect.flatMap(registry.get(provider), (p) => Effect.fail(notLoggedIn(p)))
+
+    const refreshGrant = (provider: ProviderConfig, login: OAuthCredential) =>
+      Effect.gen(function*() {
+        const refreshToken = login.tokens.refreshToken
+        if (refreshToken === undefined) {
+          return yield* new ReauthRequired({ provider: provider.id, account: login.account, reason: "no refresh token" })
+        }
+        const metadata = yield* registry.metadata(provider)
+        yield* Effect.logDebug(`refreshing ${provider.id}/${login.account} at ${metadata.token_endpoint}`)
+        const response = yield* requestTokens(
+          provider,
+          metadata.token_endpoint,
+          { grant_type: "refresh_token", refresh_token: refreshToken },
+          provider.refreshFormat,
+          config.httpTimeout
+        ).pipe(
+          Effect.provideService(HttpClient.HttpClient, http),
+          Effect.mapError((e) =>
+            e._tag === "TokenEndpointError" && isRefusal(e)
+              ? new ReauthRequired({ provider: provider.id, account: login.account, reason: e.error ?? `HTTP ${e.status}` })
+              : e
+          )
+        )
+        const now = yield* DateTime.now
+        return new OAuthCredential({
+          provider: login.provider,
+          account: login.account,
+          tokens: toTokenSet(response, now, login.tokens),
+          claims: login.claims,
+          obtainedAt: login.obtainedAt,
+          refreshedAt: now
+        })
+      })
+
+    /** One attempt, under the store's lock: skip when the stored tokens changed and are fresh (another process refreshed). */
+    const attempt = (provider: ProviderConfig, key: CredentialKey, observed: OAuthCredential, minMillis: number) =>
+      store.modify(key, (current) =>
+        Effect.gen(function*() {
+          if (Option.isNone(current) || current.value._tag !== "OAuthCredential") {
+            return yield* Effect.fail(notLoggedIn(provider))
+          }
+          const login = current.value
+          if (!sameTokens(login, observed) && isFresh(login, yield* Clock.currentTimeMillis, minMillis)) return current
+          return Option.some<OAuthCredential>(yield* refreshGrant(provider, login))
+        })).pipe(
+          Effect.flatMap((next) =>
+            Option.isSome(next) && next.value._tag === "OAuthCredential"
+              ? Effect.succeed(next.value)
+              : Effect.fail(notLoggedIn(provider))
+          )
+        )
+
+    const refresh = (key: CredentialKey, observed: OAuthCredential, minMillis: number) =>
+      Effect.flatMap(registry.get(key.provider), (provider) =>
+        attempt(provider, key, observed, minMillis).pipe(
+          Effect.retry({ schedule, while: isTransient })
+        ))
+
+    const singleFlight = (
+      id: string,
+      run: Effect.Effect<OAuthCredential, AuthError>,
+      again: Effect.Effect<OAuthCredential, AuthError>
+    ): Effect.Effect<OAuthCredential, AuthError> =>
+      // Masked from the map lookup on, so an interruption cannot leave a Deferred behind.
+      Effect.uninterruptibleMask((restore) =>
+        Effect.fiberIdWith((fiberId) => {
+          const running = inflight.get(id)
+          if (running !== undefined) {
+            return restore(
+              Effect.flatMap(Deferred.await(running), Option.match({ onNone: () => again, onSome: (exit) => exit }))
+            )
+          }
+          const deferred = Deferred.unsafeMake<Outcome>(fiberId)
+          inflight.set(id, deferred)
+          return restore(run).pipe(
+            Effect.onExit((exit) =>
+              Effect.suspend(() => {
+                if (inflight.get(id) === deferred) inflight.delete(id)
+                const interrupted = Exit.isFailure(exit) && Cause.isInterruptedOnly(exit.cause)
+                return Deferred.succeed(deferred, interrupted ? Option.none() : Option.some(exit))
+              })
+            )
+          )
+        })
+      )
+
+    const fresh = (key: CredentialKey, options: FreshOptions = {}): Effect.Effect<OAuthCredential, AuthError> => {
+      const minMillis = options.minValidity === undefined ? skewMillis : Duration.toMillis(Duration.decode(options.minValidity))
+      const force = options.force === true
+      // The hot path is one store read and one clock read.
+      const go: Effect.Effect<OAuthCredential, AuthError> = Effect.flatMap(store.get(key), (stored) => {
+        if (Option.isNone(stored) || stored.value._tag !== "OAuthCredential") return fail(key.provider)
+        const login = stored.value
+        return Effect.flatMap(Clock.currentTimeMillis, (now) =>
+          !force && isFresh(login, now, minMillis)
+            ? Effect.succeed(login)
+            : singleFlight(keyString(key), refresh(key, login, minMillis), go))
+      })
+      return go
+    }
+
+    return Refresher.of({ fresh })
+  })
+
+export const layer: Layer.Layer<
+  Refresher,
+  never,
+  TokenStore | ProviderRegistry | AuthConfig | HttpClient.HttpClient
+> = Layer.effect(Refresher, make())
+
+/** The refresher with another retry policy (tests, runtimes with their own budget). */
+export const layerWith = (
+  options: MakeOptions
+): Layer.Layer<Refresher, never, TokenStore | ProviderRegistry | AuthConfig | HttpClient.HttpClient> =>
+  Layer.effect(Refresher, make(options))
