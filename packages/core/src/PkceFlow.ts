@@ -6,7 +6,7 @@
  * `BrowserLauncher`, and an optional pasted-input source, whichever answers first.
  */
 import { HttpClient } from "@effect/platform"
-import { Context, Duration, Effect, Layer, Option, Redacted } from "effect"
+import { Context, Duration, Effect, Fiber, Layer, Option, Redacted } from "effect"
 import { AuthConfig } from "./AuthConfig.js"
 import { BrowserLauncher } from "./BrowserLauncher.js"
 import { CallbackServer } from "./CallbackServer.js"
@@ -217,6 +217,10 @@ export const make = Effect.gen(function*() {
         ? listened.right.redirectUri
         : `http://${r.host}:${ports.find((p) => p !== 0) ?? 80}${r.path}`
       const pending = yield* start(provider.id, { redirectUri })
+      // Wait for the callback before the URL is shown: a fast browser must not find nobody waiting.
+      const fromServer = listened._tag === "Right"
+        ? Fiber.join(yield* Effect.forkScoped(listened.right.awaitCallback(pending.state)))
+        : Effect.never
       yield* emit({ _tag: "AuthorizationUrl", url: pending.authorizationUrl, redirectUri })
       if (listened._tag === "Left") yield* emit({ _tag: "PasteOnly", reason: listened.left.message })
       const opened = yield* browser.open(pending.authorizationUrl)
@@ -231,9 +235,6 @@ export const make = Effect.gen(function*() {
             ? Effect.succeed(input)
             : Effect.zipRight(emit({ _tag: "PasteRejected", reason: problem }), fromPaste(pasted))
         })
-      const fromServer = listened._tag === "Right"
-        ? Effect.map(listened.right.awaitCallback(pending.state), (p): CallbackInput => p)
-        : Effect.never
       const timeout = Duration.decode(options.timeout ?? config.loginTimeout)
       const input = yield* (options.pasted === undefined ? fromServer : Effect.raceFirst(fromServer, fromPaste(options.pasted))).pipe(
         Effect.timeoutFail({
