@@ -1,1 +1,12 @@
-export {}
+/**
+ * @agent-auth/node — Node layers for the core services.
+ */
+
+/** The file store (`credentials.json`, 0600, atomic, cross-process lock). */
+export * as NodeTokenStore from "./NodeTokenStore.js"
+/** The loopback receiver of a browser login. */
+export * as NodeCallbackServer from "./NodeCallbackServer.js"
+/** Opening the browser, or saying why not. */
+export * as NodeBrowserLauncher from "./NodeBrowserLauncher.js"
+/** Everything wired for a Node program. */
+export * as NodeAuth from "./NodeAuth.js"

@@ -1,0 +1,20 @@
+/** The `demo` provider: an embedded authorization server, so every command can be tried offline. */
+import { Provider } from "@agent-auth/core"
+
+export const demoProvider = Provider.ProviderConfig.make({
+  id: "demo",
+  kind: "oidc",
+  displayName: "Demo (local authorization server, no network)",
+  issuer: "http://127.0.0.1:14555",
+  clientId: "agent-auth-demo",
+  scopes: ["openid", "email", "profile", "offline_access"],
+  authorizeParams: {},
+  redirect: { host: "127.0.0.1", path: "/callback", ports: [0] },
+  refreshFormat: "form",
+  revokeFormat: "form",
+  device: "rfc8628",
+  apiBaseUrl: "http://127.0.0.1:14555/v1",
+  apiKeyEnv: [],
+  apiKeyHeader: "authorization",
+  mode: "oauth_only"
+})
