@@ -6,5 +6,5 @@
 export * as FakeAuthServer from "./FakeAuthServer.js"
 /** A deterministic SecureRandom, for tests only. */
 export * as TestSecureRandom from "./TestSecureRandom.js"
-/** The one behaviour suite every TokenStore layer runs. */
-export * as TokenStoreSuite from "./TokenStoreSuite.js"
+// The shared TokenStore suite imports vitest, so it has its own entry point:
+// `@agent-auth/testing/TokenStoreSuite`.

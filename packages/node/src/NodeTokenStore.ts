@@ -1,0 +1,351 @@
+/**
+ * Node `TokenStore` layers. `layerFile`, the default, keeps every credential in one file,
+ * `$AGENT_AUTH_HOME/credentials.json`:
+ *
+ * ```json
+ * { "version": 1, "credentials": [ …StoredCredential, encoded… ] }
+ * ```
+ *
+ * Top-level fields this version does not know are kept on every rewrite (a later
+ * version may add some, such as default accounts).
+ *
+ * - Written whole: temp file (O_EXCL, 0600) in the same folder, fsync, rename, fsync the
+ *   folder; the folder is created 0700. A file or folder found open to other users is
+ *   reported by `inspect` / `check` and closed (0600 / 0700) by the next write.
+ * - A symbolic link at the file's path is refused (`StorePermissions`).
+ * - Reads are cached and revalidated by one `lstat` (inode, size, mtime): a credential
+ *   read with no change on disk parses nothing.
+ * - Every write (`set`, `remove`, `modify`) runs under a cross-process lock
+ *   (`credentials.json.lock`, see internal/fileLock.ts) and re-reads the file first, so it
+ *   sees what another process wrote. The lock is waited for up to `AuthConfig.lockTimeout`.
+ * - An unreadable file (not JSON, not the schema, no known version) is never overwritten:
+ *   the first operation that finds it — a read as well as a write — takes the lock, moves
+ *   it aside to `credentials.json.corrupt-<timestamp>` and fails with `StoreCorrupted`
+ *   saying where; the operations after that start a new file. A file written by a newer
+ *   agent-auth (a higher version) is not corrupt: it is left in place, reported, and not
+ *   written to.
+ */
+import { AuthConfig, Domain, StoreCorrupted, StoreError, StorePermissions, TokenStore } from "@agent-auth/core"
+import type { TokenStoreError } from "@agent-auth/core"
+import { FileSystem } from "@effect/platform"
+import { Clock, DateTime, Duration, Effect, Either, Layer, Option, ParseResult, Ref, Schema } from "effect"
+import type { BigIntStats } from "node:fs"
+import * as NodePath from "node:path"
+import {
+  ensurePrivateDir,
+  fromPlatformError,
+  isOpenToOthers,
+  lstat,
+  permissions,
+  stat,
+  writeAtomic
+} from "./internal/atomicFile.js"
+import * as FileLock from "./internal/fileLock.js"
+
+/** The format version this code reads and writes. */
+export const fileVersion = 1
+
+export interface FileOptions {
+  /** The credentials file; default `credentials.json` in `AuthConfig.home`. */
+  readonly path?: string
+  /** How long a write waits for another process's lock; default `AuthConfig.lockTimeout` (90 s). */
+  readonly lockTimeout?: Duration.DurationInput
+  /** A lock its holder has not touched for this long is abandoned and taken over; default 30 s. */
+  readonly lockStaleAfter?: Duration.DurationInput
+}
+
+export interface FileTokenStore extends TokenStore.TokenStoreShape {
+  /** The credentials file. */
+  readonly path: string
+  /** What is unsafe about the file and its folder right now (for `status`); empty when all is well. */
+  readonly check: Effect.Effect<ReadonlyArray<string>, StoreError | StorePermissions>
+  /** How many times the file has been parsed: the witness that cached reads parse nothing. */
+  readonly parses: Effect.Effect<number>
+}
+
+/** The credentials file in a home folder. */
+export const defaultPath = (home: string): string => NodePath.join(home, "credentials.json")
+
+// ---------------------------------------------------------------------------------------
+// inspect
+
+export interface FileInspection {
+  readonly path: string
+  readonly exists: boolean
+  readonly symlink: boolean
+  /** Permission bits of the file (0o600 is right), when it exists. */
+  readonly mode: number | undefined
+  /** Permission bits of its folder (0o700 is right), when it exists. */
+  readonly folderMode: number | undefined
+  /** One sentence per problem, each saying what fixes it; empty when all is well. */
+  readonly warnings: ReadonlyArray<string>
+}
+
+const octal = (mode: number) => `0${mode.toString(8).padStart(3, "0")}`
+
+/** The file's and folder's safety, for `status`; reads metadata only. */
+export const inspect = (path: string): Effect.Effect<FileInspection, StoreError | StorePermissions> =>
+  Effect.gen(function*() {
+    const dir = NodePath.dirname(path)
+    const file = yield* lstat(path)
+    const folder = yield* stat(dir, path)
+    const warnings: Array<string> = []
+    const uid = typeof process.getuid === "function" ? process.getuid() : undefined
+    if (Option.isSome(file)) {
+      const st = file.value
+      if (st.isSymbolicLink()) {
+        warnings.push(`${path} is a symbolic link; agent-auth refuses to use it (replace it with the file itself)`)
+      } else {
+        if (isOpenToOthers(st.mode)) {
+          warnings.push(
+            `${path} is accessible to other users (mode ${octal(permissions(st.mode))}); the next write makes it 0600, or run \`chmod 600 ${path}\``
+          )
+        }
+        if (uid !== undefined && Number(st.uid) !== uid) warnings.push(`${path} belongs to another user (uid ${st.uid})`)
+      }
+    }
+    if (Option.isSome(folder) && isOpenToOthers(folder.value.mode)) {
+      warnings.push(
+        `${dir} is accessible to other users (mode ${octal(permissions(folder.value.mode))}); the next write makes it 0700, or run \`chmod 700 ${dir}\``
+      )
+    }
+    return {
+      path,
+      exists: Option.isSome(file),
+      symlink: Option.isSome(file) && file.value.isSymbolicLink(),
+      mode: Option.isSome(file) ? permissions(file.value.mode) : undefined,
+      folderMode: Option.isSome(folder) ? permissions(folder.value.mode) : undefined,
+      warnings
+    }
+  })
+
+// ---------------------------------------------------------------------------------------
+// the document
+
+interface Doc {
+  readonly credentials: ReadonlyMap<string, Domain.StoredCredential>
+  /** Top-level fields other than `version` and `credentials`, kept as they were. */
+  readonly extra: Readonly<Record<string, unknown>>
+}
+
+const emptyDoc: Doc = { credentials: new Map(), extra: {} }
+
+interface Unreadable {
+  readonly reason: string
+  /** False for a file of a newer version: not ours to move. */
+  readonly moveAside: boolean
+}
+
+const Credentials = Schema.Array(Domain.StoredCredential)
+const decodeCredentials = Schema.decodeUnknownEither(Credentials, { errors: "first" })
+const encodeCredentials = Schema.encodeEither(Credentials)
+
+/** Where a decode failed, as `credentials[2].tokens.expiresAt` (never the value: it may be a secret). */
+const issuePath = (error: ParseResult.ParseError): string => {
+  const issue = ParseResult.ArrayFormatter.formatErrorSync(error)[0]
+  return "credentials" + (issue?.path ?? []).map((p) => typeof p === "number" ? `[${p}]` : `.${String(p)}`).join("")
+}
+
+/** Parses the file's text. Error reasons never quote the content (it holds secrets). */
+const parseDocument = (text: string): Either.Either<Doc, Unreadable> => {
+  let json: unknown
+  try {
+    json = JSON.parse(text)
+  } catch {
+    return Either.left({ reason: "it is not JSON", moveAside: true })
+  }
+  if (typeof json !== "object" || json === null || Array.isArray(json)) {
+    return Either.left({ reason: "it is not a JSON object", moveAside: true })
+  }
+  const { credentials, version, ...extra } = json as Record<string, unknown>
+  if (typeof version === "number" && Number.isInteger(version) && version > fileVersion) {
+    return Either.left({
+      reason: `it was written by a newer agent-auth (format version ${version}); upgrade agent-auth to use it`,
+      moveAside: false
+    })
+  }
+  if (version !== fileVersion) {
+    return Either.left({ reason: "its format version is missing or unknown", moveAside: true })
+  }
+  return decodeCredentials(credentials).pipe(
+    Either.map((list): Doc => ({
+      credentials: new Map(list.map((c) => [Domain.keyString(c), c])),
+      extra
+    })),
+    Either.mapLeft((error) => ({ reason: `${issuePath(error)} does not match the schema`, moveAside: true }))
+  )
+}
+
+/** The file's text for a document: sorted, so rewrites of the same content are identical. */
+const renderDocument = (doc: Doc): Either.Either<string, string> => {
+  const sorted = [...doc.credentials.values()].sort(TokenStore.compareKeys)
+  return encodeCredentials(sorted).pipe(
+    Either.map((credentials) => JSON.stringify({ version: fileVersion, credentials, ...doc.extra }, null, 2) + "\n"),
+    Either.mapLeft(() => "a credential could not be encoded")
+  )
+}
+
+/** Identity of a file version: a rename-replaced file has a new inode, an edit a new mtime or size. */
+const statKey = (st: BigIntStats) => `${st.ino}:${st.size}:${st.mtimeNs}`
+
+// ---------------------------------------------------------------------------------------
+// the store
+
+/** A file store; touches the disk only when used. */
+export const makeFile = (
+  options: FileOptions = {}
+): Effect.Effect<FileTokenStore, never, AuthConfig.AuthConfig | FileSystem.FileSystem> =>
+  Effect.gen(function*() {
+    const config = yield* AuthConfig.AuthConfig
+    const fs = yield* FileSystem.FileSystem
+    const path = NodePath.resolve(options.path ?? defaultPath(config.home))
+    const dir = NodePath.dirname(path)
+    const lock = yield* FileLock.make({
+      path,
+      timeout: options.lockTimeout === undefined ? config.lockTimeout : Duration.decode(options.lockTimeout),
+      staleAfter: Duration.decode(options.lockStaleAfter ?? Duration.seconds(30))
+    })
+    // The lock file lives beside the credentials: the folder must exist before the lock.
+    const withLock = <A, E, R>(effect: Effect.Effect<A, E, R>) =>
+      fs.makeDirectory(dir, { recursive: true, mode: 0o700 }).pipe(
+        Effect.mapError(fromPlatformError(path)),
+        Effect.zipRight(lock.withLock(effect))
+      )
+    const cache = yield* Ref.make<Option.Option<{ readonly key: string; readonly doc: Doc }>>(Option.none())
+    const parseCount = yield* Ref.make(0)
+
+    type Loaded = Either.Either<Doc, Unreadable & { readonly key: string }>
+
+    /** The document now on disk: from the cache when the file has not changed since. */
+    const load: Effect.Effect<Loaded, StoreError | StorePermissions> = Effect.gen(function*() {
+      const st = yield* lstat(path)
+      if (Option.isNone(st)) {
+        yield* Ref.set(cache, Option.none())
+        return Either.right(emptyDoc)
+      }
+      if (st.value.isSymbolicLink()) {
+        return yield* Effect.fail(
+          new StorePermissions({ path, detail: "it is a symbolic link (replace the link with the file itself)" })
+        )
+      }
+      if (!st.value.isFile()) {
+        return yield* Effect.fail(new StorePermissions({ path, detail: "it is not a regular file" }))
+      }
+      const key = statKey(st.value)
+      const cached = yield* Ref.get(cache)
+      if (Option.isSome(cached) && cached.value.key === key) return Either.right(cached.value.doc)
+      const text = yield* fs.readFileString(path).pipe(
+        Effect.map(Option.some),
+        Effect.catchIf(
+          (e) => e._tag === "SystemError" && e.reason === "NotFound",
+          () => Effect.succeed(Option.none<string>())
+        ),
+        Effect.mapError(fromPlatformError(path))
+      )
+      if (Option.isNone(text)) return Either.right(emptyDoc) // removed between lstat and read
+      yield* Ref.update(parseCount, (n) => n + 1)
+      const parsed = parseDocument(text.value)
+      if (Either.isRight(parsed)) yield* Ref.set(cache, Option.some({ key, doc: parsed.right }))
+      return Either.mapLeft(parsed, (u) => ({ ...u, key }))
+    })
+
+    /** Moves an unreadable file aside (lock held) and fails saying where it went. */
+    const setAside = (unreadable: Unreadable & { readonly key: string }) =>
+      Effect.gen(function*() {
+        const fail = (movedTo?: string) =>
+          Effect.fail(
+            new StoreCorrupted({ path, reason: unreadable.reason, ...(movedTo === undefined ? {} : { movedTo }) })
+          )
+        if (!unreadable.moveAside) return yield* fail()
+        // Only the file judged unreadable is moved, not one written since by a process not using the lock.
+        const st = yield* lstat(path)
+        if (Option.isNone(st) || statKey(st.value) !== unreadable.key) return yield* fail()
+        const stamp = DateTime.formatIso(DateTime.unsafeMake(yield* Clock.currentTimeMillis)).replace(/[-:.]/g, "")
+        let target = `${path}.corrupt-${stamp}`
+        for (let n = 2; yield* fs.exists(target).pipe(Effect.mapError(fromPlatformError(path))); n++) {
+          target = `${path}.corrupt-${stamp}-${n}`
+        }
+        yield* fs.rename(path, target).pipe(Effect.mapError(fromPlatformError(path)))
+        // It holds secrets: private, whatever its mode was.
+        yield* fs.chmod(target, 0o600).pipe(Effect.ignore)
+        yield* Ref.set(cache, Option.none())
+        yield* Effect.logWarning(`agent-auth: ${path} could not be read (${unreadable.reason}); moved to ${target}`)
+        return yield* fail(target)
+      })
+
+    /** The current document, the lock held: an unreadable file is set aside. */
+    const loadLocked: Effect.Effect<Doc, TokenStoreError> = Effect.flatMap(load, (loaded) =>
+      Either.isRight(loaded) ? Effect.succeed(loaded.right) : setAside(loaded.left))
+
+    /** The current document for a read: the lock is taken only to set an unreadable file aside. */
+    const read: Effect.Effect<Doc, TokenStoreError> = Effect.flatMap(load, (loaded) =>
+      Either.isRight(loaded)
+        ? Effect.succeed(loaded.right)
+        : withLock(loadLocked).pipe(
+          Effect.catchTag("StoreLocked", () => Effect.fail(new StoreCorrupted({ path, reason: loaded.left.reason })))
+        ))
+
+    const write = (doc: Doc) =>
+      Effect.gen(function*() {
+        const text = renderDocument(doc)
+        if (Either.isLeft(text)) return yield* Effect.fail(new StoreError({ path, reason: text.left }))
+        yield* ensurePrivateDir(fs, dir, path)
+        yield* writeAtomic(fs, path, new TextEncoder().encode(text.right), path)
+        // Remember what we wrote under the new file's identity: our own writes cost no parse.
+        const st = yield* lstat(path)
+        yield* Ref.set(cache, Option.map(st, (s) => ({ key: statKey(s), doc })))
+      })
+
+    /** `modify`, also answering what was there before. */
+    const update = <E, R>(
+      key: Domain.CredentialKey,
+      f: (current: Option.Option<Domain.StoredCredential>) => Effect.Effect<Option.Option<Domain.StoredCredential>, E, R>
+    ) =>
+      withLock(Effect.gen(function*() {
+        const doc = yield* loadLocked
+        const id = Domain.keyString(key)
+        const current = Option.fromNullable(doc.credentials.get(id))
+        const next = yield* f(current)
+        const unchanged = Option.isSome(next)
+          ? Option.isSome(current) && next.value === current.value
+          : Option.isNone(current)
+        if (!unchanged) {
+          if (Option.isSome(next) && Domain.keyString(next.value) !== id) {
+            return yield* Effect.dieMessage(
+              `TokenStore.modify(${id}): f returned the credential of ${Domain.keyString(next.value)}`
+            )
+          }
+          const credentials = new Map(doc.credentials)
+          if (Option.isSome(next)) credentials.set(id, next.value)
+          else credentials.delete(id)
+          yield* write({ credentials, extra: doc.extra })
+        }
+        return { before: current, after: next }
+      }))
+
+    return {
+      location: path,
+      path,
+      check: Effect.map(inspect(path), (i) => i.warnings),
+      parses: Ref.get(parseCount),
+      get: (key) => Effect.map(read, (doc) => Option.fromNullable(doc.credentials.get(Domain.keyString(key)))),
+      list: (provider) =>
+        Effect.map(read, (doc) =>
+          [...doc.credentials.values()]
+            .filter((c) => provider === undefined || c.provider === provider)
+            .sort(TokenStore.compareKeys)),
+      set: (credential) => Effect.asVoid(update(Domain.credentialKey(credential), () => Effect.succeed(Option.some(credential)))),
+      remove: (key) => Effect.map(update(key, () => Effect.succeed(Option.none())), (r) => Option.isSome(r.before)),
+      modify: (key, f) => Effect.map(update(key, f), (r) => r.after)
+    } satisfies FileTokenStore
+  })
+
+/** A file store with options (another path, lock timings). */
+export const layerFileWith = (
+  options: FileOptions
+): Layer.Layer<TokenStore.TokenStore, never, AuthConfig.AuthConfig | FileSystem.FileSystem> =>
+  Layer.effect(TokenStore.TokenStore, makeFile(options))
+
+/** The default store: `credentials.json` in the agent-auth home. */
+export const layerFile: Layer.Layer<TokenStore.TokenStore, never, AuthConfig.AuthConfig | FileSystem.FileSystem> =
+  layerFileWith({})

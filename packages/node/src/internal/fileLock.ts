@@ -1,0 +1,246 @@
+/**
+ * A cross-process lock: the file `<store>.lock`, created with O_EXCL, holding
+ * `{ pid, host, createdAt, nonce }`.
+ *
+ * - Fibers of one process queue on a semaphore first, so only one of them polls the file.
+ * - A busy lock is polled with a jittered, capped exponential backoff until `timeout`
+ *   (by Effect's Clock), then `StoreLocked` names the holder's pid.
+ * - The holder touches the file's mtime every `staleAfter / 6`, so a lock is stale when its
+ *   holder process is gone (same host, `kill(pid, 0)` says ESRCH) or it went untouched for
+ *   `staleAfter` (a holder on another host, or a pid reused since).
+ * - A stale lock is broken under a second O_EXCL file, `<store>.lock.break`, after checking
+ *   that the lock is still the very file judged stale (same inode, same content): two
+ *   waiters cannot both break it, and none can remove a lock created after the judgement.
+ * - Release (a finalizer, so also on failure and interruption) removes the file only if it
+ *   still holds our nonce.
+ */
+import { StoreError, StoreLocked, StorePermissions } from "@agent-auth/core"
+import { FileSystem } from "@effect/platform"
+import { Clock, Data, DateTime, Duration, Effect, Option, Schedule, Scope } from "effect"
+import * as os from "node:os"
+import { fromPlatformError, lstat, randomName } from "./atomicFile.js"
+
+export interface LockOptions {
+  /** The store the lock guards (errors name it); the lock file is `${path}.lock`. */
+  readonly path: string
+  /** How long to wait for another holder. */
+  readonly timeout: Duration.Duration
+  /** A lock untouched this long is abandoned. */
+  readonly staleAfter: Duration.Duration
+}
+
+export interface FileLock {
+  readonly lockPath: string
+  /** Runs `effect` holding the lock; it is released when `effect` ends, however it ends. */
+  readonly withLock: <A, E, R>(
+    effect: Effect.Effect<A, E, R>
+  ) => Effect.Effect<A, E | StoreLocked | StoreError | StorePermissions, R>
+}
+
+/** What a lock file says about its holder. */
+export interface Holder {
+  readonly pid?: number
+  readonly host?: string
+  readonly createdAt?: string
+  readonly nonce?: string
+}
+
+/** The lock is held by someone else (internal: becomes `StoreLocked` after the timeout). */
+class Busy extends Data.TaggedError("Busy")<{ readonly holderPid: number | undefined }> {}
+
+interface Observed {
+  readonly ino: bigint
+  readonly mtimeMs: number
+  readonly raw: string
+  readonly holder: Holder | undefined
+}
+
+export const parseHolder = (raw: string): Holder | undefined => {
+  try {
+    const json: unknown = JSON.parse(raw)
+    if (typeof json !== "object" || json === null) return undefined
+    const o = json as Record<string, unknown>
+    return {
+      ...(typeof o.pid === "number" && Number.isSafeInteger(o.pid) && o.pid > 0 ? { pid: o.pid } : {}),
+      ...(typeof o.host === "string" ? { host: o.host } : {}),
+      ...(typeof o.createdAt === "string" ? { createdAt: o.createdAt } : {}),
+      ...(typeof o.nonce === "string" ? { nonce: o.nonce } : {})
+    }
+  } catch {
+    return undefined
+  }
+}
+
+/** Whether a process of this host with this pid exists (EPERM: it does, as another user). */
+export const isProcessAlive = (pid: number): boolean => {
+  try {
+    process.kill(pid, 0)
+    return true
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code !== "ESRCH"
+  }
+}
+
+/** Why an observed lock may be taken over, or undefined while it is live. */
+export const staleness = (observed: Observed, nowMs: number, staleAfter: Duration.Duration): string | undefined => {
+  const h = observed.holder
+  if (h?.pid !== undefined && h.host === os.hostname() && !isProcessAlive(h.pid)) {
+    return `holder process ${h.pid} is gone`
+  }
+  const age = nowMs - observed.mtimeMs
+  if (age > Duration.toMillis(staleAfter)) return `untouched for ${Math.round(age / 1000)} s`
+  return undefined
+}
+
+/** A breaker that died while holding `.break` leaves it behind; this long after, it is cleared. */
+const breakGuardStaleMs = 10_000
+
+export const make = (options: LockOptions): Effect.Effect<FileLock, never, FileSystem.FileSystem> =>
+  Effect.gen(function*() {
+    const fs = yield* FileSystem.FileSystem
+    const { path } = options
+    const lockPath = `${path}.lock`
+    const guardPath = `${lockPath}.break`
+    const semaphore = yield* Effect.makeSemaphore(1)
+    const storeError = fromPlatformError(path)
+    const host = os.hostname()
+
+    const isGone = (e: unknown) =>
+      typeof e === "object" && e !== null && (e as { _tag?: string })._tag === "SystemError" &&
+      (e as { reason?: string }).reason === "NotFound"
+    const isTaken = (e: unknown) =>
+      typeof e === "object" && e !== null && (e as { _tag?: string })._tag === "SystemError" &&
+      (e as { reason?: string }).reason === "AlreadyExists"
+
+    /** Creates `file` exclusively with `content`; false when it exists. */
+    const createExclusive = (file: string, content: string) =>
+      Effect.scoped(Effect.gen(function*() {
+        const handle = yield* fs.open(file, { flag: "wx", mode: 0o600 })
+        yield* handle.writeAll(new TextEncoder().encode(content)).pipe(
+          // Created but unwritten: remove it rather than leave a lock nobody can identify.
+          Effect.tapError(() => fs.remove(file).pipe(Effect.ignore))
+        )
+        return true
+      })).pipe(
+        Effect.catchIf(isTaken, () => Effect.succeed(false)),
+        Effect.mapError(storeError)
+      )
+
+    /** The lock as it is now; None when it vanished meanwhile. */
+    const observe: Effect.Effect<Option.Option<Observed>, StoreError | StorePermissions> = Effect.gen(function*() {
+      const st = yield* lstat(lockPath, path)
+      if (Option.isNone(st)) return Option.none()
+      const raw = yield* fs.readFileString(lockPath).pipe(
+        Effect.map(Option.some),
+        Effect.catchIf(isGone, () => Effect.succeed(Option.none<string>())),
+        Effect.mapError(storeError)
+      )
+      if (Option.isNone(raw)) return Option.none()
+      return Option.some({
+        ino: st.value.ino,
+        mtimeMs: Number(st.value.mtimeMs),
+        raw: raw.value,
+        holder: parseHolder(raw.value)
+      })
+    })
+
+    /** Removes the lock if it is still exactly `judged`, under the `.break` guard. */
+    const breakStale = (judged: Observed) =>
+      Effect.gen(function*() {
+        const now = yield* Clock.currentTimeMillis
+        const guarded = yield* createExclusive(guardPath, JSON.stringify({ pid: process.pid, host, at: now }))
+        if (!guarded) {
+          const guard = yield* lstat(guardPath, path)
+          if (Option.isSome(guard) && now - Number(guard.value.mtimeMs) > breakGuardStaleMs) {
+            yield* fs.remove(guardPath).pipe(Effect.ignore)
+          }
+          return
+        }
+        yield* Effect.gen(function*() {
+          const current = yield* observe
+          if (Option.isSome(current) && current.value.ino === judged.ino && current.value.raw === judged.raw) {
+            yield* fs.remove(lockPath).pipe(Effect.catchIf(isGone, () => Effect.void), Effect.mapError(storeError))
+            yield* Effect.logWarning(`agent-auth: took over a stale lock ${lockPath}`)
+          }
+        }).pipe(Effect.ensuring(fs.remove(guardPath).pipe(Effect.ignore)))
+      })
+
+    const release = (nonce: string) =>
+      Effect.gen(function*() {
+        const current = yield* observe
+        if (Option.isSome(current) && current.value.holder?.nonce === nonce) {
+          yield* fs.remove(lockPath).pipe(Effect.catchIf(isGone, () => Effect.void), Effect.mapError(storeError))
+        } else {
+          yield* Effect.logWarning(`agent-auth: the lock ${lockPath} was taken over while held`)
+        }
+      }).pipe(Effect.catchAll((e) => Effect.logWarning(`agent-auth: could not release ${lockPath}: ${e.message}`)))
+
+    /** Keeps the lock's mtime fresh so waiters can tell a live holder from a dead one. */
+    const heartbeat = Effect.gen(function*() {
+      const now = new Date(yield* Clock.currentTimeMillis)
+      yield* fs.utimes(lockPath, now, now)
+    }).pipe(
+      Effect.ignore,
+      Effect.repeat(Schedule.spaced(Duration.divide(options.staleAfter, 6).pipe(Option.getOrElse(() => Duration.seconds(5)))))
+    )
+
+    /**
+     * One try: create the lock, or break it when stale and try once more, or fail `Busy`.
+     * Uninterruptible, so an acquired lock always has its release registered in `scope`.
+     */
+    const attempt = (scope: Scope.Scope) =>
+      Effect.uninterruptible(Effect.gen(function*() {
+        const nonce = yield* randomName
+        const createdAt = DateTime.formatIso(yield* DateTime.now)
+        const content = JSON.stringify({ pid: process.pid, host, createdAt, nonce })
+        for (let round = 0; round < 2; round++) {
+          if (yield* createExclusive(lockPath, content)) {
+            yield* Scope.addFinalizer(scope, release(nonce))
+            // Forked from an uninterruptible region: made interruptible, or closing the scope would wait on it forever.
+            yield* Effect.forkIn(Effect.interruptible(heartbeat), scope)
+            return
+          }
+          const observed = yield* observe
+          if (Option.isNone(observed)) continue // released meanwhile: try again at once
+          const why = staleness(observed.value, yield* Clock.currentTimeMillis, options.staleAfter)
+          if (why === undefined || round === 1) {
+            return yield* Effect.fail(new Busy({ holderPid: observed.value.holder?.pid }))
+          }
+          yield* breakStale(observed.value)
+        }
+        return yield* Effect.fail(new Busy({ holderPid: undefined }))
+      }))
+
+    // Short waits first (a write holds the lock for milliseconds), never more than 250 ms
+    // between polls, jittered so waiting processes do not poll in step.
+    const backoff = Schedule.exponential(Duration.millis(4), 1.5).pipe(
+      Schedule.union(Schedule.spaced(Duration.millis(250))),
+      Schedule.jittered,
+      Schedule.upTo(options.timeout),
+      Schedule.whileInput((e: unknown) => e instanceof Busy)
+    )
+
+    const acquire = (scope: Scope.Scope) =>
+      Effect.gen(function*() {
+        const start = yield* Clock.currentTimeMillis
+        yield* attempt(scope).pipe(
+          Effect.retry(backoff),
+          Effect.catchTag("Busy", (busy) =>
+            Effect.flatMap(Clock.currentTimeMillis, (now) =>
+              Effect.fail(
+                new StoreLocked({
+                  path,
+                  waitedMs: now - start,
+                  ...(busy.holderPid === undefined ? {} : { holderPid: busy.holderPid })
+                })
+              )))
+        )
+      })
+
+    const withLock = <A, E, R>(effect: Effect.Effect<A, E, R>) =>
+      semaphore.withPermits(1)(
+        Effect.scopedWith((scope) => Effect.zipRight(acquire(scope), effect))
+      )
+
+    return { lockPath, withLock }
+  })

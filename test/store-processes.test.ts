@@ -1,0 +1,92 @@
+/**
+ * The file store across real processes: 8 node processes each run 50 read-modify-write
+ * increments of one counter on the same credentials.json. Every increment must land
+ * (final 400), no two processes may be inside the lock at once (the worker fails if its
+ * O_EXCL marker already exists), and the file must still parse.
+ */
+import { AuthConfig, Domain } from "@agent-auth/core"
+import { afterAll, beforeAll, describe, expect, it } from "@effect/vitest"
+import * as NodeFileSystem from "@effect/platform-node/NodeFileSystem"
+import * as esbuild from "esbuild"
+import { Effect, Option, Redacted } from "effect"
+import { spawn } from "node:child_process"
+import * as fsp from "node:fs/promises"
+import * as os from "node:os"
+import * as NodePath from "node:path"
+import { fileURLToPath } from "node:url"
+import * as NodeTokenStore from "../packages/node/src/NodeTokenStore.js"
+
+const here = NodePath.dirname(fileURLToPath(import.meta.url))
+const processes = 8
+const iterations = 50
+
+let workDir = ""
+let worker = ""
+
+beforeAll(async () => {
+  workDir = await fsp.mkdtemp(NodePath.join(os.tmpdir(), "agent-auth-processes-"))
+  worker = NodePath.join(workDir, "store-worker.mjs")
+  // One self-contained file (jose, effect and all bundled), so each child starts fast.
+  await esbuild.build({
+    entryPoints: [NodePath.join(here, "fixtures", "store-worker.ts")],
+    outfile: worker,
+    bundle: true,
+    platform: "node",
+    format: "esm",
+    target: "node20",
+    logLevel: "error",
+    // Bundled CommonJS dependencies may `require` Node built-ins.
+    banner: { js: "import { createRequire as __cr } from 'node:module'; const require = __cr(import.meta.url);" }
+  })
+})
+
+afterAll(async () => {
+  if (workDir !== "") await fsp.rm(workDir, { recursive: true, force: true })
+})
+
+interface Outcome {
+  readonly code: number | null
+  readonly stderr: string
+}
+
+const run = (home: string) =>
+  Effect.async<Outcome>((resume) => {
+    const child = spawn(process.execPath, [worker, home, String(iterations)], { stdio: ["ignore", "ignore", "pipe"] })
+    let stderr = ""
+    child.stderr.on("data", (chunk: Buffer) => {
+      stderr += chunk.toString()
+    })
+    child.on("error", (error) => resume(Effect.succeed({ code: -1, stderr: String(error) })))
+    child.on("close", (code) => resume(Effect.succeed({ code, stderr })))
+    return Effect.sync(() => {
+      child.kill("SIGKILL")
+    })
+  })
+
+describe("file store across processes", () => {
+  it.live(`${processes} processes × ${iterations} modify: no update lost`, () =>
+    Effect.gen(function*() {
+      const home = NodePath.join(workDir, "home")
+      const outcomes = yield* Effect.all(Array.from({ length: processes }, () => run(home)), { concurrency: "unbounded" })
+      for (const outcome of outcomes) expect(outcome).toEqual({ code: 0, stderr: "" })
+
+      const store = yield* NodeTokenStore.makeFile().pipe(
+        Effect.provide(AuthConfig.layerWith({ home })),
+        Effect.provide(NodeFileSystem.layer)
+      )
+      const counter = yield* store.get({ provider: "demo", account: "counter" })
+      expect(Option.isSome(counter)).toBe(true)
+      const value = Option.getOrThrow(counter)
+      expect(value._tag === "ApiKeyCredential" && Redacted.value(value.key)).toBe(String(processes * iterations))
+
+      const json = JSON.parse(yield* Effect.promise(() => fsp.readFile(store.path, "utf8"))) as {
+        version: number
+        credentials: Array<unknown>
+      }
+      expect(json.version).toBe(1)
+      expect(json.credentials.map((c) => Domain.keyString(c as Domain.CredentialKey))).toEqual(["demo/counter"])
+      // Nothing left behind: no lock, no temp file, no marker.
+      expect((yield* Effect.promise(() => fsp.readdir(home))).sort()).toEqual(["credentials.json"])
+      expect((yield* Effect.promise(() => fsp.stat(store.path))).mode & 0o777).toBe(0o600)
+    }), { timeout: 60_000 })
+})
