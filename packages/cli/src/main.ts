@@ -7,13 +7,14 @@ import * as NodeContext from "@effect/platform-node/NodeContext"
 import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
 import { NodeAuth } from "@agent-auth/node"
 import { Cause, Effect, Layer, Logger, LogLevel, Option } from "effect"
+import { demo } from "./commands/demo.js"
 import { login } from "./commands/login.js"
 import { logout } from "./commands/logout.js"
 import { providers } from "./commands/providers.js"
 import { refresh } from "./commands/refresh.js"
 import { status } from "./commands/status.js"
 import { token } from "./commands/token.js"
-import { demoProvider } from "./internal/demo.js"
+import { demoProvider, demoServer } from "./internal/demo.js"
 import { exitCodeOf, teardown } from "./internal/exit.js"
 import { red, say } from "./internal/output.js"
 
@@ -21,7 +22,7 @@ const VERSION = "0.1.0"
 
 const root = Command.make("agent-auth").pipe(
   Command.withDescription("OAuth sign-in and credentials for AI agent runtimes"),
-  Command.withSubcommands([providers, login, status, token, refresh, logout])
+  Command.withSubcommands([providers, login, status, token, refresh, logout, demo])
 )
 
 const cli = Command.run(root, { name: "agent-auth", version: VERSION })
@@ -41,6 +42,8 @@ const logging = Layer.mergeAll(
 )
 
 const program = Effect.suspend(() => cli(process.argv)).pipe(
+  // The embedded demo server, only for command lines that talk to it; it lives as long as the command.
+  Effect.provide(demoServer(process.argv.slice(2))),
   Effect.provide(NodeAuth.layer({ providers: [demoProvider] })),
   Effect.catchAllCause((cause) => {
     if (Cause.isInterruptedOnly(cause)) return Effect.failCause(cause)
@@ -63,4 +66,4 @@ const program = Effect.suspend(() => cli(process.argv)).pipe(
   Effect.provide(logging)
 )
 
-NodeRuntime.runMain(program, { disableErrorReporting: true, teardown })
+NodeRuntime.runMain(program, { disableErrorReporting: true, disablePrettyLogger: true, teardown })

@@ -15,22 +15,29 @@
  * the test calls `TestClock.adjust`, and a `Fault.delay` only ends when the test moves the
  * clock. Made under the live clock (`it.live`, the CLI), it is wall time.
  *
- * Not a production server: no consent UI worth the name, no persistence (state lives in
- * `Ref`s and dies with the server), no rate limiting.
+ * Persistence: state lives in `Ref`s and dies with the server, unless the caller keeps it.
+ * `snapshot` is the state as JSON (signing keys included, faults and counts not), the
+ * `restore` option starts a server from one, and the `persist` option is called with a
+ * fresh snapshot after every change, so a server can outlive its process (the CLI's
+ * `demo` provider starts one per command).
+ *
+ * Not a production server: no consent UI worth the name, no rate limiting, and its
+ * snapshots hold private keys and live tokens in clear.
  */
 import { HttpServerRequest } from "@effect/platform"
 import type { HttpApp, HttpServerError } from "@effect/platform"
 import { HttpClient } from "@effect/platform"
 import * as NodeHttpServer from "@effect/platform-node/NodeHttpServer"
 import * as NodeHttpServerRequest from "@effect/platform-node/NodeHttpServerRequest"
-import { Context, Duration, Effect, Layer, Redacted, Ref } from "effect"
+import { Context, Duration, Effect, Either, Layer, Redacted, Ref } from "effect"
 import type { Scope } from "effect"
 import type * as jose from "jose"
 import * as Http from "node:http"
-import { makeKeys } from "./internal/fakeAuthKeys.js"
+import { makeKeys, makeKeysFrom } from "./internal/fakeAuthKeys.js"
 import type { Issued } from "./internal/fakeAuthApp.js"
 import { accessIdOf, freshIds, makeApp, pathsFor, RESET_HEADER } from "./internal/fakeAuthApp.js"
 import { memoryClient } from "./internal/fakeAuthMemory.js"
+import * as Snapshot from "./internal/fakeAuthSnapshot.js"
 import * as S from "./internal/fakeAuthState.js"
 
 export type { Counts, FakeClient, FakeUser, FaultEndpoint, Flavor, GrantType, Introspection } from "./internal/fakeAuthState.js"
@@ -99,6 +106,20 @@ export interface FakeAuthServerOptions {
   readonly port?: number
   /** `layerInMemory` / `makeInMemory`: the issuer URL. Default `http://127.0.0.1:9` (nothing listens there). */
   readonly issuer?: string
+  /**
+   * Start from a `snapshot` of an earlier server with the same issuer and flavor: its
+   * signing keys, grants, tokens, codes, device logins and user. Anything else (not a
+   * snapshot, another issuer, a key that does not import) starts a fresh server instead
+   * of failing; `restored` says which happened and `restoreProblem` why.
+   */
+  readonly restore?: unknown
+  /**
+   * Called with a fresh snapshot after every request or method that changed the state
+   * (and, for `make` / `layer`, once more when the server closes). Calls never overlap and
+   * each gets the state as it is when it runs, so the last call always has the latest.
+   * A change is answered only after its call ends: write the snapshot somewhere durable.
+   */
+  readonly persist?: (snapshot: unknown) => Effect.Effect<void>
 }
 
 /** A fault: what the next matching request gets instead of (or besides) its answer. */
@@ -194,6 +215,16 @@ export interface FakeAuthServerShape {
   readonly setUser: (user: UserInput) => Effect.Effect<void>
   /** Answer authorizations with this error (undefined: issue codes again). */
   readonly setAuthorizeError: (error: S.AuthorizeError | undefined) => Effect.Effect<void>
+  /**
+   * The state as a JSON-serialisable value, for the `restore` option: signing keys (as
+   * private JWKs), grants, access and refresh tokens, codes, device logins, the user.
+   * Not faults, counts, or settings (`authorizeError`, lifetimes), which come from options.
+   */
+  readonly snapshot: Effect.Effect<unknown>
+  /** Whether this server started from `options.restore`. */
+  readonly restored: boolean
+  /** Why `options.restore` was not used, when it was given and refused. */
+  readonly restoreProblem: string | undefined
 }
 
 export class FakeAuthServer extends Context.Tag("@agent-auth/testing/FakeAuthServer")<FakeAuthServer, FakeAuthServerShape>() {}
@@ -212,7 +243,11 @@ const build = (issuer: string, options: FakeAuthServerOptions = {}) =>
   Effect.gen(function*() {
     const flavor = options.flavor ?? "oidc"
     const clock = yield* Effect.clock
-    const keys = yield* makeKeys
+    const restored = options.restore === undefined
+      ? undefined
+      : yield* Effect.either(Snapshot.decode(options.restore, { issuer, flavor }))
+    const from = restored !== undefined && Either.isRight(restored) ? restored.right : undefined
+    const keys = from === undefined ? yield* makeKeys : yield* makeKeysFrom(from.keys)
     const clients: ReadonlyArray<S.FakeClient> = options.clients ??
       (flavor === "openai"
         ? [{ clientId: openaiClientId }, { clientId: defaultClientId }, confidentialClient]
@@ -222,8 +257,39 @@ const build = (issuer: string, options: FakeAuthServerOptions = {}) =>
       refreshTokenMillis: Duration.toMillis(options.refreshTokenTtl ?? Duration.days(30))
     }
     const defaultScope = options.scope ?? "openid profile email offline_access"
-    const state = yield* Ref.make(S.initialState(toUser(defaultUser, options.user), options.authorizeError))
-    const { app, render } = makeApp({
+    const state = yield* Ref.make<S.State>(
+      from === undefined
+        ? S.initialState(toUser(defaultUser, options.user), options.authorizeError)
+        : { ...S.initialState(from.user, options.authorizeError), ...from.records }
+    )
+    const snapshot = Effect.flatMap(keys.all, (ks) => Effect.flatMap(Ref.get(state), (s) => Snapshot.encode(issuer, flavor, ks, s)))
+
+    // Persistence: one call at a time, each taking the snapshot when it runs.
+    const persistLock = yield* Effect.makeSemaphore(1)
+    const persist = options.persist
+    const persistNow = persist === undefined ? Effect.void : persistLock.withPermits(1)(Effect.flatMap(snapshot, persist))
+    /** What a snapshot holds, by reference: transitions make new values only when they change something. */
+    const persistent = Effect.zipWith(Ref.get(state), keys.all, (s, ks): ReadonlyArray<unknown> => [
+      s.codes,
+      s.grants,
+      s.access,
+      s.refresh,
+      s.devices,
+      s.pendingConsents,
+      s.user,
+      ks
+    ])
+    /** Runs `effect`, then persists if the persistent state changed meanwhile (counts and faults do not count). */
+    const tracked = <A, E, R>(effect: Effect.Effect<A, E, R>): Effect.Effect<A, E, R> =>
+      persist === undefined ? effect : Effect.gen(function*() {
+        const before = yield* persistent
+        const result = yield* effect
+        const after = yield* persistent
+        if (after.some((v, i) => v !== before[i])) yield* persistNow
+        return result
+      })
+
+    const { app: rawApp, render } = makeApp({
       clock,
       keys,
       state,
@@ -241,6 +307,7 @@ const build = (issuer: string, options: FakeAuthServerOptions = {}) =>
         defaultScope
       }
     })
+    const app = tracked(rawApp)
     const paths = pathsFor(flavor)
     const url = (p: string) => `${issuer}${p}`
     const now = clock.currentTimeMillis
@@ -281,8 +348,8 @@ const build = (issuer: string, options: FakeAuthServerOptions = {}) =>
           }]
         })),
       clearFaults: Ref.update(state, (s) => ({ ...s, faults: [] })),
-      approveDevice: (code) => modify((s, t) => S.decideDevice(s, t, code, true)),
-      denyDevice: (code) => modify((s, t) => S.decideDevice(s, t, code, false)),
+      approveDevice: (code) => tracked(modify((s, t) => S.decideDevice(s, t, code, true))),
+      denyDevice: (code) => tracked(modify((s, t) => S.decideDevice(s, t, code, false))),
       pendingUserCodes: Effect.flatMap(now, (t) =>
         Effect.map(Ref.get(state), (s) =>
           Array.from(s.devices)
@@ -292,21 +359,24 @@ const build = (issuer: string, options: FakeAuthServerOptions = {}) =>
             .map((d) => d.userCode))),
       introspect: (t) => Effect.flatMap(now, (n) => Effect.map(Ref.get(state), (s) => S.introspect(s, n, accessIdOf(reveal(t)), reveal(t)))),
       isActive: (t) => Effect.flatMap(now, (n) => Effect.map(Ref.get(state), (s) => S.introspect(s, n, accessIdOf(reveal(t)), reveal(t)).active)),
-      revokeGrantOf: (t) => Ref.modify(state, (s) => S.revokeGrantOf(s, accessIdOf(reveal(t)), reveal(t))),
-      revokeAll: Ref.update(state, S.revokeAll),
-      rotateKeys: (o) => keys.rotate(o?.keepOld ?? true),
+      revokeGrantOf: (t) => tracked(Ref.modify(state, (s) => S.revokeGrantOf(s, accessIdOf(reveal(t)), reveal(t)))),
+      revokeAll: tracked(Ref.update(state, S.revokeAll)),
+      rotateKeys: (o) => tracked(keys.rotate(o?.keepOld ?? true)),
       jwks: keys.jwks,
       currentKid: Effect.map(keys.current, (k) => k.kid),
       issueTokens: (o) =>
         Effect.flatMap(freshIds, (fresh) =>
           Effect.flatMap(
-            modify((s, t) => S.mint(s, o?.clientId ?? firstClient, o?.scope ?? defaultScope, fresh, t, life)),
+            tracked(modify((s, t) => S.mint(s, o?.clientId ?? firstClient, o?.scope ?? defaultScope, fresh, t, life))),
             render
           )),
-      setUser: (user) => Ref.update(state, (s) => ({ ...s, user: toUser(s.user, user) })),
-      setAuthorizeError: (error) => Ref.update(state, (s) => ({ ...s, authorizeError: error }))
+      setUser: (user) => tracked(Ref.update(state, (s) => ({ ...s, user: toUser(s.user, user) }))),
+      setAuthorizeError: (error) => Ref.update(state, (s) => ({ ...s, authorizeError: error })),
+      snapshot,
+      restored: from !== undefined,
+      restoreProblem: restored !== undefined && Either.isLeft(restored) ? restored.left : undefined
     }
-    return { shape, app }
+    return { shape, app, persistNow }
   })
 
 /** A server answering only through its in-memory `client` (no socket); lives as long as the caller holds it. */
@@ -335,8 +405,10 @@ export const make = (
     const server = yield* NodeHttpServer.make(() => Http.createServer(), { host: "127.0.0.1", port: options.port ?? 0 })
     const address = server.address
     if (address._tag !== "TcpAddress") return yield* Effect.dieMessage("the fake authorization server needs a TCP address")
-    const { app, shape } = yield* build(`http://127.0.0.1:${address.port}`, options)
+    const { app, persistNow, shape } = yield* build(`http://127.0.0.1:${address.port}`, options)
     yield* server.serve(resetOnSocket(app))
+    // The last word when the server closes (a change made by a method is persisted already).
+    yield* Effect.addFinalizer(() => persistNow)
     return shape
   })
 

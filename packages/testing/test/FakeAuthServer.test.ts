@@ -752,3 +752,134 @@ describe("FakeAuthServer.layer", () => {
       expect(res.status).toBe(200)
     }).pipe(Effect.scoped))
 })
+
+describe("FakeAuthServer snapshots", () => {
+  /** Through JSON text, as a file would carry it. */
+  const viaJson = (snapshot: unknown): unknown => JSON.parse(JSON.stringify(snapshot))
+
+  it.effect("a restored server knows the tokens, codes and keys of the one it was taken from", () =>
+    Effect.gen(function*() {
+      const first = yield* memory()
+      const t = yield* login(first.http, first.server)
+      const rotated = body(yield* refreshForm(first.http, first.server, t.refresh_token))
+      const pendingCode = yield* authorize(first.http, first.server)
+      yield* first.server.setUser({ email: "grace@example.test" })
+      const kid = yield* first.server.currentKid
+      const snapshot = viaJson(yield* first.server.snapshot)
+
+      const second = yield* memory({ restore: snapshot })
+      expect(second.server.restored).toBe(true)
+      expect(second.server.restoreProblem).toBeUndefined()
+      expect(yield* second.server.currentKid).toBe(kid)
+      expect((yield* second.server.jwks).keys).toEqual((yield* first.server.jwks).keys)
+      // Counts belong to a run, not to the state.
+      expect((yield* second.server.counts).authorizationCode).toBe(0)
+      expect(yield* second.server.isActive(rotated.access_token)).toBe(true)
+      // A refresh token issued before the snapshot works after it; the retired one is still a replay.
+      const again = yield* refreshForm(second.http, second.server, rotated.refresh_token)
+      expect(again.status).toBe(200)
+      const newIdToken = body(again).id_token as string
+      expect(headerOf(newIdToken).kid).toBe(kid)
+      // Signed by the key the first server published.
+      const firstKeys = { keys: [...(yield* first.server.jwks).keys] }
+      const verified = yield* Effect.promise(() =>
+        jose.jwtVerify(newIdToken, jose.createLocalJWKSet(firstKeys), { issuer: first.server.issuer, currentDate: new Date(0) })
+      )
+      expect(verified.payload.email).toBe(FakeAuthServer.defaultUser.email)
+      // The code made before the snapshot is exchanged after it; the user set before it signs in next.
+      expect((yield* exchange(second.http, second.server, pendingCode)).status).toBe(200)
+      expect(jose.decodeJwt((yield* login(second.http, second.server)).id_token).email).toBe("grace@example.test")
+      const replay = yield* refreshForm(second.http, second.server, t.refresh_token)
+      expect(body(replay).error).toBe("invalid_grant")
+    }))
+
+  it.effect("rotated keys survive: every kid of the JWKS, the newest signing", () =>
+    Effect.gen(function*() {
+      const first = yield* memory()
+      const old = yield* first.server.currentKid
+      const fresh = yield* first.server.rotateKeys()
+      const second = yield* memory({ restore: viaJson(yield* first.server.snapshot) })
+      expect((yield* second.server.jwks).keys.map((k) => k.kid)).toEqual([old, fresh])
+      expect(yield* second.server.currentKid).toBe(fresh)
+      const tokens = yield* login(second.http, second.server)
+      expect(headerOf(tokens.id_token).kid).toBe(fresh)
+    }))
+
+  it.effect("garbage, another issuer or flavor, or a tampered key start a fresh server", () =>
+    Effect.gen(function*() {
+      const good = yield* memory()
+      const t = yield* login(good.http, good.server)
+      const snapshot = viaJson(yield* good.server.snapshot) as any
+      const tampered = { ...snapshot, keys: [{ ...snapshot.keys[0], n: snapshot.keys[0].n.replace(/^./, (c: string) => (c === "A" ? "B" : "A")) }] }
+      const cases: ReadonlyArray<[unknown, FakeAuthServer.FakeAuthServerOptions]> = [
+        ["not a snapshot", {}],
+        [{ format: "something else" }, {}],
+        [null, {}],
+        [{ ...snapshot, grants: "nope" }, {}],
+        [snapshot, { issuer: "http://127.0.0.1:10" }],
+        [snapshot, { flavor: "openai" }],
+        [tampered, {}]
+      ]
+      for (const [restore, options] of cases) {
+        const { http, server } = yield* memory({ ...options, restore })
+        expect(server.restored).toBe(false)
+        expect(server.restoreProblem).toEqual(expect.any(String))
+        expect(yield* server.currentKid).not.toBe(yield* good.server.currentKid)
+        expect(yield* server.isActive(t.refresh_token)).toBe(false)
+        expect((yield* refreshForm(http, server, t.refresh_token)).status).toBeGreaterThanOrEqual(400)
+        // Fresh, and working.
+        expect((yield* login(http, server)).access_token.length).toBeGreaterThan(20)
+      }
+      const plain = yield* memory()
+      expect(plain.server.restored).toBe(false)
+      expect(plain.server.restoreProblem).toBeUndefined()
+    }))
+
+  it.effect("persist gets the latest snapshot after each change, and nothing for requests that change nothing", () =>
+    Effect.gen(function*() {
+      const saved: Array<unknown> = []
+      const { http, server } = yield* memory({ persist: (s) => Effect.sync(() => void saved.push(viaJson(s))) })
+      yield* get(http, server.endpoints.discovery)
+      yield* get(http, server.endpoints.jwks)
+      expect(saved).toHaveLength(0)
+      const a = yield* authorize(http, server)
+      expect(saved).toHaveLength(1) // the code
+      const t = body(yield* exchange(http, server, a))
+      expect(saved).toHaveLength(2) // the grant and tokens
+      yield* refreshForm(http, server, "unknown")
+      expect(saved).toHaveLength(2)
+      yield* server.rotateKeys()
+      expect(saved).toHaveLength(3)
+      const restored = yield* memory({ restore: saved[saved.length - 1] })
+      expect(restored.server.restored).toBe(true)
+      expect(yield* restored.server.currentKid).toBe(yield* server.currentKid)
+      expect((yield* refreshForm(restored.http, restored.server, t.refresh_token)).status).toBe(200)
+    }))
+
+  it.live("a socket server persists once more when it closes, and restores on the same port", () =>
+    Effect.gen(function*() {
+      const saved: Array<unknown> = []
+      const persist = (s: unknown) => Effect.sync(() => void saved.push(viaJson(s)))
+      const { port, tokens } = yield* Effect.scoped(
+        Effect.gen(function*() {
+          const server = yield* FakeAuthServer.make({ persist })
+          const tokens = yield* server.issueTokens()
+          return { port: Number(new URL(server.issuer).port), tokens }
+        })
+      )
+      expect(saved).toHaveLength(2) // issueTokens, then the close
+      yield* Effect.scoped(
+        Effect.gen(function*() {
+          const server = yield* FakeAuthServer.make({ port, restore: saved[1] })
+          expect(server.restored).toBe(true)
+          const res = yield* Effect.promise(() =>
+            fetch(server.endpoints.token, {
+              method: "POST",
+              body: new URLSearchParams({ grant_type: "refresh_token", refresh_token: tokens.refresh_token, client_id: server.clientId })
+            })
+          )
+          expect(res.status).toBe(200)
+        })
+      )
+    }))
+})

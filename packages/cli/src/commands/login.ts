@@ -10,6 +10,7 @@ import {
   TokenStore
 } from "@agent-auth/core"
 import { Clock, DateTime, Effect, Either, Option, Redacted } from "effect"
+import { demoBrowserLauncher } from "../internal/demo.js"
 import * as Layers from "../internal/layers.js"
 import { account, json, optionValue, parseDuration, verbose } from "../internal/args.js"
 import { bold, event, expiry, link, say, stdinIsTty, withSpinner } from "../internal/output.js"
@@ -116,7 +117,13 @@ export const login = Command.make(
         const waiting = pasted === undefined ? withSpinner("waiting for the browser…", run) : run
         credential = yield* waiting.pipe(
           Effect.provide(Layers.callbackServer),
-          Effect.provide(args.noBrowser ? BrowserLauncher.layerNone("--no-browser") : Layers.browserLauncher)
+          Effect.provide(
+            args.noBrowser
+              ? BrowserLauncher.layerNone("--no-browser")
+              : p.id === "demo"
+              ? demoBrowserLauncher // follows the demo server's sign-in by itself: no person, no browser
+              : Layers.browserLauncher
+          )
         )
       }
       const store = yield* TokenStore.TokenStore
