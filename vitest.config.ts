@@ -6,6 +6,7 @@ export default defineConfig({
     include: ["packages/*/test/**/*.test.ts", "test/**/*.test.ts"],
     testTimeout: 30_000,
     hookTimeout: 30_000,
+    globalSetup: ["test/globalSetup.ts"],
     pool: "forks",
     sequence: { concurrent: false }
   }
