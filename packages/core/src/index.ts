@@ -33,3 +33,5 @@ export * as Refresher from "./Refresher.js"
 export * as Revoker from "./Revoker.js"
 /** The credential for a model call. */
 export * as CredentialResolver from "./CredentialResolver.js"
+/** HttpClient middleware: every request carries the resolved credential; one refresh-and-retry on 401. */
+export * as AuthHttpClient from "./AuthHttpClient.js"
