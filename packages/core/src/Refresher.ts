@@ -237,7 +237,12 @@ export const make = (
         return Effect.flatMap(Clock.currentTimeMillis, (now) =>
           !force && isFresh(login, now, minMillis)
             ? Effect.succeed(login)
-            : singleFlight(keyString(key), refresh(key, login, minMillis), go))
+            : singleFlight(
+              keyString(key),
+              // Forced: tokens that changed while we waited are someone's fresh refresh; any unexpired ones do.
+              refresh(key, login, force ? 0 : minMillis),
+              go
+            ))
       })
       return go
     }

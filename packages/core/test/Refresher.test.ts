@@ -307,11 +307,9 @@ describe("Refresher", () => {
     }).pipe(Effect.provide(env(fake)))
   })
 
-  it.effect("skips the call when another process refreshed between the decision and the lock", () => {
-    const fake = Fake.make()
-    const byOther = Fake.login({ provider: "acme", accessToken: "at-other", refreshToken: "rt-other", expiresAt: 2 * HOUR })
-    // Another process writes its refresh just as we take the lock.
-    const racing = Layer.effect(
+  /** A store where another process writes `byOther` just as we take the lock. */
+  const racingStore = (byOther: ReturnType<typeof Fake.login>) =>
+    Layer.effect(
       TokenStore.TokenStore,
       Effect.map(TokenStore.makeMemory, (inner): TokenStore.TokenStoreShape => {
         let first = true
@@ -326,6 +324,11 @@ describe("Refresher", () => {
         }
       })
     )
+
+  it.effect("skips the call when another process refreshed between the decision and the lock", () => {
+    const fake = Fake.make()
+    const byOther = Fake.login({ provider: "acme", accessToken: "at-other", refreshToken: "rt-other", expiresAt: 2 * HOUR })
+    const racing = racingStore(byOther)
     return Effect.gen(function*() {
       yield* seed(Fake.login({ provider: "acme", expiresAt: 0 }))
       const got = yield* fresh()
@@ -338,26 +341,23 @@ describe("Refresher", () => {
   it.effect("a forced refresh also yields to another process's newer token", () => {
     const fake = Fake.make()
     const byOther = Fake.login({ provider: "acme", accessToken: "at-other", refreshToken: "rt-other", expiresAt: 2 * HOUR })
-    const racing = Layer.effect(
-      TokenStore.TokenStore,
-      Effect.map(TokenStore.makeMemory, (inner): TokenStore.TokenStoreShape => {
-        let first = true
-        return {
-          ...inner,
-          modify: (k, f) =>
-            Effect.suspend(() => {
-              if (!first) return inner.modify(k, f)
-              first = false
-              return Effect.zipRight(inner.set(byOther), inner.modify(k, f))
-            })
-        }
-      })
-    )
+    const racing = racingStore(byOther)
     return Effect.gen(function*() {
       yield* seed(Fake.login({ provider: "acme", expiresAt: HOUR }))
       expect(yield* fresh({ force: true })).toBe(byOther)
       expect(fake.tokenCalls()).toBe(0)
     }).pipe(Effect.provide(env(fake, racing)))
+  })
+
+  it.effect("a forced refresh yields to a newer token even when it has less than the skew left", () => {
+    const fake = Fake.make()
+    // A server whose refreshed tokens live 2 minutes: less than the 5-minute skew, but unexpired.
+    const byOther = Fake.login({ provider: "acme", accessToken: "at-other", refreshToken: "rt-other", expiresAt: 2 * 60_000 })
+    return Effect.gen(function*() {
+      yield* seed(Fake.login({ provider: "acme", expiresAt: HOUR }))
+      expect(yield* fresh({ force: true })).toBe(byOther)
+      expect(fake.tokenCalls()).toBe(0)
+    }).pipe(Effect.provide(env(fake, racingStore(byOther))))
   })
 
   it.effect("sends the refresh grant as a form for OAuth providers", () => {
