@@ -6,7 +6,7 @@
  */
 import type { Effect, Redacted, Scope } from "effect"
 import { Context } from "effect"
-import type { AuthorizationDenied, PortUnavailable } from "./Errors.js"
+import type { AuthorizationDenied, LoginCancelled, PortUnavailable } from "./Errors.js"
 
 /** What a successful redirect carried. */
 export interface CallbackParams {
@@ -30,9 +30,10 @@ export interface Listener {
   readonly redirectUri: string
   /**
    * Waits for the redirect carrying `state`. Requests with another state (or none) are
-   * answered 400 and ignored; an `error=` with the right state fails with `AuthorizationDenied`.
+   * answered 400 and ignored; an `error=` with the right state fails with `AuthorizationDenied`;
+   * a newer login taking over the port cancels this one (`LoginCancelled`).
    */
-  readonly awaitCallback: (state: string) => Effect.Effect<CallbackParams, AuthorizationDenied>
+  readonly awaitCallback: (state: string) => Effect.Effect<CallbackParams, AuthorizationDenied | LoginCancelled>
 }
 
 export interface CallbackServerShape {

@@ -44,6 +44,34 @@ export class AccountClaims extends Schema.Class<AccountClaims>("AccountClaims")(
   organization: Schema.optional(Schema.String)
 }) {}
 
+const claimString = (v: unknown): string | undefined => (typeof v === "string" && v.length > 0 ? v : undefined)
+const claimObject = (v: unknown): Record<string, unknown> => (typeof v === "object" && v !== null ? (v as Record<string, unknown>) : {})
+
+/**
+ * Display and header claims from an ID token payload. OpenAI nests its own under
+ * URL-named claims. Callers decide whether the payload was verified: only a verified
+ * one may feed request headers.
+ */
+export const accountClaimsOf = (claims: Readonly<Record<string, unknown>>): AccountClaims => {
+  const openai = claimObject(claims["https://api.openai.com/auth"])
+  const profile = claimObject(claims["https://api.openai.com/profile"])
+  const fields = {
+    subject: claimString(claims.sub),
+    email: claimString(claims.email) ?? claimString(profile.email),
+    name: claimString(claims.name),
+    accountId: claimString(openai.chatgpt_account_id),
+    plan: claimString(openai.chatgpt_plan_type),
+    organization: claimString(openai.organization_id) ?? claimString(claims.org_id)
+  }
+  return AccountClaims.make(
+    Object.fromEntries(Object.entries(fields).filter(([, v]) => v !== undefined)) as ConstructorParameters<typeof AccountClaims>[0]
+  )
+}
+
+/** The account name a login is stored under when the user gave none: account id, else email, else subject. */
+export const defaultAccount = (claims: AccountClaims): string =>
+  claims.accountId ?? claims.email ?? claims.subject ?? "default"
+
 /** An OAuth login as stored. */
 export class OAuthCredential extends Schema.TaggedClass<OAuthCredential>()("OAuthCredential", {
   provider: ProviderId,

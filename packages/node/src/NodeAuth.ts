@@ -25,6 +25,7 @@ import type { Provider } from "@agent-auth/core"
 import { Effect, Layer } from "effect"
 import * as NodeBrowserLauncher from "./NodeBrowserLauncher.js"
 import * as NodeCallbackServer from "./NodeCallbackServer.js"
+import * as NodeCodexStore from "./NodeCodexStore.js"
 import * as NodeTokenStore from "./NodeTokenStore.js"
 
 export interface Options {
@@ -41,6 +42,8 @@ export const tokenStore = Layer.unwrapEffect(
         return NodeTokenStore.layerFile
       case "memory":
         return TokenStore.layerMemory
+      case "codex":
+        return NodeCodexStore.layerCodex
       default:
         return Layer.fail(
           new ConfigInvalid({

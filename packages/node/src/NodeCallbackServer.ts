@@ -17,13 +17,36 @@
  *   a forged redirect ahead of the real one. Callers start waiting before opening the browser.
  * - Slow clients are bounded: headers within a few seconds, whole request within a few more,
  *   and a cap on concurrent connections.
+ *
+ * A busy port held by another agent-auth login (a login left waiting in another terminal)
+ * is taken over, the way Codex's own login server does it:
+ * - a server bound to a fixed port (1455, 1457: not port 0) records itself in a private
+ *   per-user folder, `$TMPDIR/agent-auth-<uid>/login-<port>.json` (pid; removed when it
+ *   closes). Only a port recorded there by a live process is ever contacted: a program that
+ *   is not ours (Codex's login server, anything) is never sent a byte.
+ * - every answer carries `X-Agent-Auth: callback`; a harmless `GET /` confirms the holder
+ *   is ours (a pid can be reused) before it is asked to stop.
+ * - `GET /cancel` ends the pending login with `LoginCancelled` and stops listening at once
+ *   (Codex's login server answers the same path, so Codex can free the port from us too).
+ *   The new login then retries the port for a short while (Effect's Clock), then the next
+ *   port, then `PortUnavailable`.
+ * - Security: `/cancel` can only end a login, never complete or redirect one (the code and
+ *   state rules above are untouched), so the worst a caller can do is make the person start
+ *   again. It is accepted only from the loopback, with a loopback `Host` (DNS rebinding),
+ *   and only from programs: a request carrying browser headers (`Origin`, `Referer`,
+ *   `Sec-Fetch-*`) is refused 403, so a web page open in the person's browser cannot cancel
+ *   the login. Any local process can, as with Codex; local processes of the same user can
+ *   do worse to a login anyway.
  */
-import { timingSafeEqual } from "node:crypto"
+import { randomBytes, timingSafeEqual } from "node:crypto"
+import * as Fs from "node:fs"
 import * as Http from "node:http"
 import type { AddressInfo } from "node:net"
-import { AuthorizationDenied, CallbackServer, PortUnavailable } from "@agent-auth/core"
+import * as Os from "node:os"
+import * as NodePath from "node:path"
+import { AuthorizationDenied, CallbackServer, LoginCancelled, PortUnavailable } from "@agent-auth/core"
 import type { Scope } from "effect"
-import { Deferred, Effect, Layer, Redacted, Runtime } from "effect"
+import { Deferred, Duration, Effect, Layer, Redacted, Runtime, Schedule } from "effect"
 import { deniedPage, pageHeaders, rejectedPage, successPage } from "./internal/callbackPages.js"
 
 /** Bounds on what one client may make the server hold. */
@@ -41,6 +64,12 @@ export interface Limits {
   readonly keepAliveTimeoutMs: number
   /** Connections beyond this are closed on arrival. */
   readonly maxConnections: number
+  /** Bound (socket time) on each request to a busy port's holder when asking whether it is ours. */
+  readonly takeoverProbeMs: number
+  /** After asking our own stale login to stop, how long (Effect's Clock) to keep retrying its port. */
+  readonly takeoverWaitMs: number
+  /** The interval of those retries. */
+  readonly takeoverPollMs: number
 }
 
 export const defaultLimits: Limits = {
@@ -50,10 +79,26 @@ export const defaultLimits: Limits = {
   requestTimeoutMs: 10_000,
   checkIntervalMs: 1_000,
   keepAliveTimeoutMs: 5_000,
-  maxConnections: 32
+  maxConnections: 32,
+  takeoverProbeMs: 500,
+  takeoverWaitMs: 2_000,
+  takeoverPollMs: 50
 }
 
 const bindHost = "127.0.0.1"
+
+/** The header every answer of ours carries: how a new login recognises a stale one of ours. */
+export const markerHeader = "x-agent-auth"
+export const markerValue = "callback"
+
+/** Where a login is asked to stop (Codex's login server uses the same path). */
+export const cancelPath = "/cancel"
+
+/** Headers only a browser sends: a request with any of them is a web page's, not a program's. */
+const browserHeaders = ["origin", "referer", "sec-fetch-site", "sec-fetch-mode", "sec-fetch-dest", "sec-fetch-user"]
+
+const isLoopbackAddress = (address: string | undefined): boolean =>
+  address === "127.0.0.1" || address === "::ffff:127.0.0.1" || address === "::1"
 
 /** Provider-controlled text shown to a person: printable ASCII only (no control or bidi characters), bounded. */
 const printable = (text: string, max: number): string => text.replace(/[^\x20-\x7e]/g, "").slice(0, max)
@@ -81,9 +126,9 @@ interface Bound {
   readonly port: number
 }
 
-type BindResult = Bound | "unavailable"
+type BindResult = Bound | "in-use" | "forbidden"
 
-/** Tries one port; a busy (or forbidden) port is `"unavailable"`, anything else is a defect. */
+/** Tries one port; a busy port is `"in-use"`, a forbidden one `"forbidden"`, anything else is a defect. */
 const bindPort = (port: number, limits: Limits, handler: Http.RequestListener): Effect.Effect<BindResult> =>
   Effect.async<BindResult>((resume) => {
     const server = Http.createServer({
@@ -98,8 +143,10 @@ const bindPort = (port: number, limits: Limits, handler: Http.RequestListener): 
     const onError = (error: NodeJS.ErrnoException) => {
       server.off("listening", onListening)
       resume(
-        error.code === "EADDRINUSE" || error.code === "EACCES"
-          ? Effect.succeed("unavailable" as const)
+        error.code === "EADDRINUSE"
+          ? Effect.succeed("in-use" as const)
+          : error.code === "EACCES"
+          ? Effect.succeed("forbidden" as const)
           : Effect.die(error)
       )
     }
@@ -113,6 +160,130 @@ const bindPort = (port: number, limits: Limits, handler: Http.RequestListener): 
     server.once("error", onError)
     server.once("listening", onListening)
     server.listen({ host: bindHost, port, exclusive: true })
+  })
+
+// ---------------------------------------------------------------- who holds a port
+
+/** The private per-user folder where our login servers on fixed ports record themselves; undefined when it cannot be trusted. */
+const registryDir = (): string | undefined => {
+  const uid = typeof process.getuid === "function" ? process.getuid() : undefined
+  const dir = NodePath.join(Os.tmpdir(), `agent-auth-${uid ?? "user"}`)
+  try {
+    Fs.mkdirSync(dir, { mode: 0o700 })
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== "EEXIST") return undefined
+  }
+  try {
+    const st = Fs.lstatSync(dir)
+    // Another user's folder (or one they can write to) could claim any port: not trusted.
+    if (!st.isDirectory() || (st.mode & 0o077) !== 0 || (uid !== undefined && st.uid !== uid)) return undefined
+    return dir
+  } catch {
+    return undefined
+  }
+}
+
+const registryEntry = (dir: string, port: number) => NodePath.join(dir, `login-${port}.json`)
+
+interface Registration {
+  readonly pid: number
+  readonly id: string
+}
+
+const readRegistration = (dir: string, port: number): Registration | undefined => {
+  try {
+    const json = JSON.parse(Fs.readFileSync(registryEntry(dir, port), "utf8")) as Partial<Registration>
+    return typeof json.pid === "number" && typeof json.id === "string" ? { pid: json.pid, id: json.id } : undefined
+  } catch {
+    return undefined
+  }
+}
+
+const isAlive = (pid: number): boolean => {
+  try {
+    process.kill(pid, 0)
+    return true
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === "EPERM"
+  }
+}
+
+/** Records a server of ours on `port`; the effect it returns removes the record if it is still ours. Best effort. */
+const register = (port: number): Effect.Effect<Effect.Effect<void>> =>
+  Effect.sync(() => {
+    const dir = registryDir()
+    if (dir === undefined) return Effect.void
+    const me: Registration = { pid: process.pid, id: randomBytes(9).toString("base64url") }
+    const entry = registryEntry(dir, port)
+    try {
+      const tmp = `${entry}.${me.id}.tmp`
+      Fs.writeFileSync(tmp, JSON.stringify(me), { mode: 0o600, flag: "wx" })
+      Fs.renameSync(tmp, entry)
+    } catch {
+      return Effect.void
+    }
+    return Effect.sync(() => {
+      if (readRegistration(dir, port)?.id !== me.id) return
+      try {
+        Fs.unlinkSync(entry)
+      } catch {
+        // already gone
+      }
+    })
+  })
+
+/** Whether a live process recorded a login server of ours on `port`. */
+const recordedByUs = (port: number): Effect.Effect<boolean> =>
+  Effect.sync(() => {
+    const dir = registryDir()
+    const found = dir === undefined ? undefined : readRegistration(dir, port)
+    if (dir === undefined || found === undefined) return false
+    if (isAlive(found.pid)) return true
+    // Left by a process that died without closing its server.
+    try {
+      Fs.unlinkSync(registryEntry(dir, port))
+    } catch {
+      // already gone
+    }
+    return false
+  })
+
+/**
+ * One GET to whatever listens on `port` (loopback), as a program: no browser headers.
+ * `Some` with the status and whether the answer carries our marker; `None` when nothing
+ * answered within `timeoutMs` of socket time (a holder that accepts and never answers).
+ */
+const askHolder = (
+  port: number,
+  path: string,
+  timeoutMs: number
+): Effect.Effect<{ readonly status: number; readonly ours: boolean } | undefined> =>
+  Effect.async((resume) => {
+    let done = false
+    const settle = (value: { readonly status: number; readonly ours: boolean } | undefined) => {
+      if (done) return
+      done = true
+      resume(Effect.succeed(value))
+    }
+    const req = Http.request({
+      host: bindHost,
+      port,
+      path,
+      method: "GET",
+      agent: false,
+      setHost: false,
+      headers: { host: `${bindHost}:${port}` },
+      timeout: timeoutMs
+    }, (res) => {
+      settle({ status: res.statusCode ?? 0, ours: res.headers[markerHeader] === markerValue })
+      res.resume()
+      req.destroy()
+    })
+    req.on("timeout", () => req.destroy())
+    req.on("error", () => settle(undefined))
+    req.on("close", () => settle(undefined))
+    req.end()
+    return Effect.sync(() => req.destroy())
   })
 
 /**
@@ -134,14 +305,22 @@ const listenWith = (limits: Limits) =>
     const runtime = yield* Effect.runtime<never>()
     const log = (message: string) =>
       Runtime.runFork(runtime)(Effect.logDebug(message).pipe(Effect.annotateLogs("provider", options.provider)))
-    const result = yield* Deferred.make<CallbackServer.CallbackParams, AuthorizationDenied>()
+    const warn = (message: string) =>
+      Runtime.runFork(runtime)(Effect.logWarning(`agent-auth: ${message}`).pipe(Effect.annotateLogs("provider", options.provider)))
+    const result = yield* Deferred.make<CallbackServer.CallbackParams, AuthorizationDenied | LoginCancelled>()
     let phase: Phase = { _tag: "Idle" }
     // Set as soon as a port is bound; until then the Host check refuses everything.
     let boundPort = 0
+    let listening: Http.Server | undefined
 
     const handler: Http.RequestListener = (req, res) => {
       const send = (status: number, html: string, extra: Record<string, string> = {}) => {
-        res.writeHead(status, { ...pageHeaders, "Content-Length": String(Buffer.byteLength(html)), ...extra })
+        res.writeHead(status, {
+          ...pageHeaders,
+          [markerHeader]: markerValue,
+          "Content-Length": String(Buffer.byteLength(html)),
+          ...extra
+        })
         res.end(html)
       }
       const refuse = (status: number, title: string, reason: string, extra: Record<string, string> = {}) => {
@@ -149,12 +328,31 @@ const listenWith = (limits: Limits) =>
         send(status, rejectedPage(title, reason), extra)
       }
       /** Ends the login: the answer goes out first, then the waiting fiber resumes. */
-      const finish = (html: string, outcome: Effect.Effect<CallbackServer.CallbackParams, AuthorizationDenied>) => {
+      const finish = (html: string, outcome: Effect.Effect<CallbackServer.CallbackParams, AuthorizationDenied | LoginCancelled>) => {
         phase = { _tag: "Done" }
         const complete = () => Deferred.unsafeDone(result, outcome)
         res.once("finish", complete)
         res.once("close", complete)
         send(200, html, { "Connection": "close" })
+      }
+      /** `GET /cancel` from a program on this machine: the login ends with LoginCancelled and the port is freed. */
+      const cancel = () => {
+        if (req.method !== "GET") {
+          return refuse(405, "Method not allowed", "Only GET is answered here.", { "Allow": "GET" })
+        }
+        if (!isLoopbackAddress(req.socket.remoteAddress) || browserHeaders.some((h) => req.headers[h] !== undefined)) {
+          return refuse(403, "Request refused", "A login can only be cancelled by a program on this computer, not by a web page.")
+        }
+        if (phase._tag === "Done") {
+          return refuse(409, "Login already finished", "This login has already finished; there is nothing to cancel.")
+        }
+        warn(`another program on this computer asked this login to stop (GET ${cancelPath} on port ${boundPort}), so that a new login can use the port`)
+        finish(
+          rejectedPage("Login cancelled", "A new login on this computer asked this one to stop. Nothing was stored; go on with the new login."),
+          Effect.fail(new LoginCancelled({ provider: options.provider }))
+        )
+        // Free the port at once for the login that asked; open connections finish normally.
+        listening?.close()
       }
       try {
         const url = req.url ?? "/"
@@ -166,6 +364,7 @@ const listenWith = (limits: Limits) =>
         }
         const q = url.indexOf("?")
         const path = q < 0 ? url : url.slice(0, q)
+        if (path === cancelPath && path !== options.path) return cancel()
         if (path !== options.path) return refuse(404, "Not found", "There is nothing here.")
         if (req.method !== "GET") {
           return refuse(405, "Method not allowed", "Only GET is answered here.", { "Allow": "GET" })
@@ -223,16 +422,40 @@ const listenWith = (limits: Limits) =>
       }
     }
 
+    /**
+     * A busy port: if its holder is a login server of ours, ask it to stop and retry the port
+     * for a short while (Effect's Clock); anything else keeps the port and we move on.
+     */
+    const takeOver = (port: number): Effect.Effect<BindResult> =>
+      Effect.gen(function*() {
+        if (!(yield* recordedByUs(port))) return "in-use" as const
+        const probe = yield* askHolder(port, "/", limits.takeoverProbeMs)
+        if (probe === undefined || !probe.ours) return "in-use" as const
+        const answer = yield* askHolder(port, cancelPath, limits.takeoverProbeMs)
+        if (answer?.status === 200) {
+          yield* Effect.logWarning(`agent-auth: port ${port} was held by another agent-auth login; it was asked to stop`)
+        }
+        return yield* bindPort(port, limits, handler).pipe(
+          Effect.flatMap((r) => r === "in-use" ? Effect.fail(r) : Effect.succeed(r)),
+          Effect.retry(
+            Schedule.spaced(Duration.millis(limits.takeoverPollMs)).pipe(Schedule.upTo(Duration.millis(limits.takeoverWaitMs)))
+          ),
+          Effect.orElseSucceed(() => "in-use" as const)
+        )
+      })
+
     const ports = options.ports.length === 0 ? [0] : options.ports
     const bound = yield* Effect.acquireRelease(
       Effect.gen(function*() {
         for (const port of ports) {
-          const attempt = yield* bindPort(port, limits, handler)
-          if (attempt !== "unavailable") {
+          let attempt = yield* bindPort(port, limits, handler)
+          if (attempt === "in-use" && port !== 0) attempt = yield* takeOver(port)
+          if (attempt !== "in-use" && attempt !== "forbidden") {
             boundPort = attempt.port
-            return attempt
+            listening = attempt.server
+            return { ...attempt, unregister: port === 0 ? Effect.void : yield* register(attempt.port) }
           }
-          yield* Effect.logDebug(`port ${port} on ${bindHost} is unavailable`)
+          yield* Effect.logDebug(`port ${port} on ${bindHost} is unavailable (${attempt})`)
         }
         return yield* new PortUnavailable({ ports: [...ports], provider: options.provider })
       }),
@@ -240,10 +463,10 @@ const listenWith = (limits: Limits) =>
         Effect.suspend(() => {
           phase = { _tag: "Done" }
           return Deferred.interrupt(result)
-        }).pipe(Effect.zipRight(closeServer(bound)))
+        }).pipe(Effect.zipRight(closeServer(bound)), Effect.zipRight(bound.unregister))
     )
 
-    const awaitCallback = (state: string): Effect.Effect<CallbackServer.CallbackParams, AuthorizationDenied> =>
+    const awaitCallback = (state: string): Effect.Effect<CallbackServer.CallbackParams, AuthorizationDenied | LoginCancelled> =>
       Effect.suspend(() => {
         if (phase._tag === "Idle") {
           phase = { _tag: "Awaiting", state }

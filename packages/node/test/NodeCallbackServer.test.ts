@@ -251,9 +251,7 @@ describe("NodeCallbackServer: the login", () => {
       expect(reply.body).not.toContain("<b>no</b>")
       const error = yield* Effect.flip(Fiber.join(fiber))
       expect(error).toBeInstanceOf(AuthorizationDenied)
-      expect(error.provider).toBe("demo")
-      expect(error.error).toBe("access_denied")
-      expect(error.description).toBe("The user said <b>no</b>!")
+      expect(error).toMatchObject({ provider: "demo", error: "access_denied", description: "The user said <b>no</b>!" })
     })))
 
   it.scoped("error= with a wrong or missing state is a 400 and the login keeps waiting", () =>

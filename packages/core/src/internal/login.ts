@@ -3,36 +3,13 @@
  * account claims from it, and store the credential. One implementation for all flows.
  */
 import { Clock, DateTime, Effect, Option, Redacted } from "effect"
-import { AccountClaims, OAuthCredential } from "../Domain.js"
+import { AccountClaims, accountClaimsOf, defaultAccount, OAuthCredential } from "../Domain.js"
 import { JwtInvalid } from "../Errors.js"
 import { JwtVerifier } from "../JwtVerifier.js"
 import type { AuthServerMetadata, ProviderConfig } from "../Provider.js"
 import { TokenStore } from "../TokenStore.js"
 import type { TokenResponse } from "./tokenEndpoint.js"
 import { toTokenSet } from "./tokenEndpoint.js"
-
-const str = (v: unknown): string | undefined => (typeof v === "string" && v.length > 0 ? v : undefined)
-
-/** Display and header claims from a verified ID token (OpenAI nests its own under a URL-named claim). */
-export const accountClaims = (claims: Readonly<Record<string, unknown>>): AccountClaims => {
-  const openai = claims["https://api.openai.com/auth"]
-  const o = typeof openai === "object" && openai !== null ? (openai as Record<string, unknown>) : {}
-  const fields = {
-    subject: str(claims.sub),
-    email: str(claims.email),
-    name: str(claims.name),
-    accountId: str(o.chatgpt_account_id),
-    plan: str(o.chatgpt_plan_type),
-    organization: str(o.organization_id) ?? str(claims.org_id)
-  }
-  return AccountClaims.make(
-    Object.fromEntries(Object.entries(fields).filter(([, v]) => v !== undefined)) as ConstructorParameters<typeof AccountClaims>[0]
-  )
-}
-
-/** The account name a login is stored under when the user gave none. */
-export const defaultAccount = (claims: AccountClaims): string =>
-  claims.accountId ?? claims.email ?? claims.subject ?? "default"
 
 export const finishLogin = (
   provider: ProviderConfig,
@@ -52,7 +29,7 @@ export const finishLogin = (
         algorithms: metadata.id_token_signing_alg_values_supported,
         nonce: options.nonce
       })
-      claims = accountClaims(verified)
+      claims = accountClaimsOf(verified)
     } else if (options.expectIdToken) {
       // We asked for `openid`: an answer without a verifiable ID token is not an identity.
       return yield* new JwtInvalid({
