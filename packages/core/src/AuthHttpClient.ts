@@ -35,7 +35,7 @@
  * passes through untouched instead of asking for the credential it is fetching.
  */
 import { HttpClient, HttpClientError, HttpClientRequest, type HttpClientResponse } from "@effect/platform"
-import { Effect, FiberRef, Layer, Option, Predicate, Redacted } from "effect"
+import { Effect, FiberRef, Inspectable, Layer, Option, Predicate, Redacted } from "effect"
 import { globalValue } from "effect/GlobalValue"
 import { type CredentialResolverShape, CredentialResolver } from "./CredentialResolver.js"
 import type { Credential } from "./Domain.js"
@@ -81,15 +81,62 @@ export const isUnderBase = (url: string, baseUrl: string): boolean => {
   return basePath === "" || target.pathname === basePath || target.pathname.startsWith(`${basePath}/`)
 }
 
+/** The request with a relative URL joined to the credential's base URL; nothing else changed. */
+const resolveUrl = (request: HttpClientRequest.HttpClientRequest, credential: Credential) =>
+  SCHEME.test(request.url) ? request : HttpClientRequest.setUrl(request, join(credential.baseUrl, request.url))
+
 /** Resolves the request's URL against the credential and sets its headers where they belong. */
 export const apply = (request: HttpClientRequest.HttpClientRequest, credential: Credential): Applied => {
   const relative = !SCHEME.test(request.url)
-  const target = relative ? HttpClientRequest.setUrl(request, join(credential.baseUrl, request.url)) : request
+  const target = resolveUrl(request, credential)
   const carries = relative || isUnderBase(request.url, credential.baseUrl)
   if (!carries) return { request: target, carries }
   const headers: Record<string, string> = {}
   for (const [name, value] of Object.entries(credential.headers)) headers[name] = Redacted.value(value)
   return { request: HttpClientRequest.setHeaders(target, headers), carries }
+}
+
+/**
+ * `response` itself (every read goes through to it), except that its `request`, and the
+ * request in its printed forms, is `shown`.
+ */
+const showing = (
+  response: HttpClientResponse.HttpClientResponse,
+  shown: HttpClientRequest.HttpClientRequest
+): HttpClientResponse.HttpClientResponse => {
+  const json = () => ({ ...(response.toJSON() as object), request: shown.toJSON() })
+  return Object.create(response, {
+    request: { value: shown, enumerable: true },
+    toJSON: { value: json },
+    toString: { value: () => Inspectable.format(json()) },
+    [Inspectable.NodeInspectSymbol]: { value: json }
+  })
+}
+
+/**
+ * The outcome of a request that carried the credential, with the credential hidden from the
+ * response and from errors: they hold the request, and Effect redacts `authorization` only
+ * inside its loggers, so a runtime's `console.error(error)` or `JSON.stringify(error)` would
+ * print the token.
+ */
+const hideCredential = (request: HttpClientRequest.HttpClientRequest, sent: Applied, credential: Credential) =>
+<A extends HttpClientResponse.HttpClientResponse, E, R>(effect: Effect.Effect<A, E, R>): Effect.Effect<HttpClientResponse.HttpClientResponse, E, R> => {
+  if (!sent.carries) return effect
+  // Where it went, as the caller asked for it: without the credential's headers.
+  const shown = resolveUrl(request, credential)
+  const details = (e: { readonly cause?: unknown; readonly description?: string | undefined }) => ({
+    ...(e.cause === undefined ? {} : { cause: e.cause }),
+    ...(e.description === undefined ? {} : { description: e.description })
+  })
+  return effect.pipe(
+    Effect.map((response) => showing(response, shown)),
+    Effect.mapError((e): E => {
+      if (!HttpClientError.isHttpClientError(e)) return e
+      return (e._tag === "RequestError"
+        ? new HttpClientError.RequestError({ request: shown, reason: e.reason, ...details(e) })
+        : new HttpClientError.ResponseError({ request: shown, response: showing(e.response, shown), reason: e.reason, ...details(e) })) as E
+    })
+  )
 }
 
 /** True while a credential is being resolved in this fiber (and its children). */
@@ -133,7 +180,7 @@ export const send = <E, R>(
       return Effect.gen(function*() {
         const first = yield* resolve(false)
         const applied = apply(request, first)
-        const response = yield* client.execute(applied.request)
+        const response = yield* client.execute(applied.request).pipe(hideCredential(request, applied, first))
         if (response.status !== 401 || !applied.carries) return response
         if (first._tag === "ApiKey") return yield* Effect.fail(keyRefused(first))
         yield* Effect.logDebug(`${provider}: the model API answered 401; refreshing once and retrying`)
@@ -144,7 +191,7 @@ export const send = <E, R>(
         // caller gets the 401, and its next request the new token.
         if (request.body._tag === "Stream") return response
         const retried = apply(request, second)
-        const again = yield* client.execute(retried.request)
+        const again = yield* client.execute(retried.request).pipe(hideCredential(request, retried, second))
         if (again.status !== 401 || !retried.carries) return again
         if (second._tag === "ApiKey") return yield* Effect.fail(keyRefused(second))
         return yield* Effect.fail(

@@ -411,7 +411,9 @@ describe("AuthHttpClient", () => {
       const world = makeWorld()
       let real: CredentialResolver.CredentialResolverShape | undefined
       const lazy: CredentialResolver.CredentialResolverShape = {
-        resolve: (provider, options) => Effect.suspend(() => real!.resolve(provider, options))
+        resolve: (provider, options) => Effect.suspend(() => real!.resolve(provider, options)),
+        sources: (provider, options) => Effect.suspend(() => real!.sources(provider, options)),
+        available: (options) => Effect.suspend(() => real!.available(options))
       }
       const wrapped = AuthHttpClient.wrapPlain(world.client, lazy, "openai")
       const misWired = CredentialResolver.layer.pipe(

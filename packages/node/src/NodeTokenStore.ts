@@ -10,7 +10,8 @@
  * version may add some, such as default accounts).
  *
  * - Written whole: temp file (O_EXCL, 0600) in the same folder, fsync, rename, fsync the
- *   folder; the folder is created 0700. A file or folder found open to other users is
+ *   folder; the folder is created 0700. Temp files left by a writer killed before its rename
+ *   are removed by the next write. A file or folder found open to other users is
  *   reported by `inspect` / `check` and closed (0600 / 0700) by the next write.
  * - A symbolic link at the file's path is refused (`StorePermissions`).
  * - Reads are cached and revalidated by one `lstat` (inode, size, mtime): a credential
@@ -285,11 +286,27 @@ export const makeFile = (
           Effect.catchTag("StoreLocked", () => Effect.fail(new StoreCorrupted({ path, reason: loaded.left.reason })))
         ))
 
+    // A writer killed between writing its temp file and renaming it leaves a copy of the
+    // tokens behind (which `logout` would not reach). Only a lock holder writes one, so
+    // under the lock every temp file of ours is such a leftover.
+    const tempPrefix = `.${NodePath.basename(path)}.`
+    const removeLeftoverTemps = fs.readDirectory(dir).pipe(
+      Effect.flatMap((names) =>
+        Effect.forEach(
+          names.filter((n) => n.startsWith(tempPrefix) && n.endsWith(".tmp")),
+          (n) => fs.remove(NodePath.join(dir, n)),
+          { discard: true }
+        )
+      ),
+      Effect.ignore
+    )
+
     const write = (doc: Doc) =>
       Effect.gen(function*() {
         const text = renderDocument(doc)
         if (Either.isLeft(text)) return yield* Effect.fail(new StoreError({ path, reason: text.left }))
         yield* ensurePrivateDir(fs, dir, path)
+        yield* removeLeftoverTemps
         yield* writeAtomic(fs, path, new TextEncoder().encode(text.right), path)
         // Remember what we wrote under the new file's identity: our own writes cost no parse.
         const st = yield* lstat(path)

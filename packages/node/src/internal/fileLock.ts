@@ -6,11 +6,13 @@
  * - A busy lock is polled with a jittered, capped exponential backoff until `timeout`
  *   (by Effect's Clock), then `StoreLocked` names the holder's pid.
  * - The holder touches the file's mtime every `staleAfter / 6`, so a lock is stale when its
- *   holder process is gone (same host, `kill(pid, 0)` says ESRCH) or it went untouched for
- *   `staleAfter` (a holder on another host, or a pid reused since).
+ *   holder process is gone (same host, `kill(pid, 0)` says ESRCH), it went untouched for
+ *   `staleAfter` (a holder on another host, or a pid reused since), or it still names no
+ *   holder after `unidentifiedAfter` (its creator was killed between creating and writing it).
  * - A stale lock is broken under a second O_EXCL file, `<store>.lock.break`, after checking
  *   that the lock is still the very file judged stale (same inode, same content): two
  *   waiters cannot both break it, and none can remove a lock created after the judgement.
+ *   A guard whose breaker died (same host, pid gone) is cleared at once.
  * - Release (a finalizer, so also on failure and interruption) removes the file only if it
  *   still holds our nonce.
  */
@@ -81,14 +83,22 @@ export const isProcessAlive = (pid: number): boolean => {
   }
 }
 
+/** A holder on this host whose process no longer exists. */
+const isDeadHere = (h: Holder | undefined): boolean =>
+  h?.pid !== undefined && h.host === os.hostname() && !isProcessAlive(h.pid)
+
+/** How long a lock may stay empty (created, holder not yet written) before it counts as abandoned. */
+export const unidentifiedAfter: Duration.Duration = Duration.seconds(5)
+
 /** Why an observed lock may be taken over, or undefined while it is live. */
 export const staleness = (observed: Observed, nowMs: number, staleAfter: Duration.Duration): string | undefined => {
   const h = observed.holder
-  if (h?.pid !== undefined && h.host === os.hostname() && !isProcessAlive(h.pid)) {
-    return `holder process ${h.pid} is gone`
-  }
+  if (isDeadHere(h)) return `holder process ${h!.pid} is gone`
   const age = nowMs - observed.mtimeMs
   if (age > Duration.toMillis(staleAfter)) return `untouched for ${Math.round(age / 1000)} s`
+  // Its creator writes who it is right after creating it: a lock still saying nothing after a
+  // few seconds was left by a process killed in between, and would otherwise wait out staleAfter.
+  if (h === undefined && age > Duration.toMillis(unidentifiedAfter)) return `it names no holder after ${Math.round(age / 1000)} s`
   return undefined
 }
 
@@ -126,11 +136,11 @@ export const make = (options: LockOptions): Effect.Effect<FileLock, never, FileS
         Effect.mapError(storeError)
       )
 
-    /** The lock as it is now; None when it vanished meanwhile. */
-    const observe: Effect.Effect<Option.Option<Observed>, StoreError | StorePermissions> = Effect.gen(function*() {
-      const st = yield* lstat(lockPath, path)
+    /** The lock (or the break guard) as it is now; None when it vanished meanwhile. */
+    const observeFile = (file: string): Effect.Effect<Option.Option<Observed>, StoreError | StorePermissions> => Effect.gen(function*() {
+      const st = yield* lstat(file, path)
       if (Option.isNone(st)) return Option.none()
-      const raw = yield* fs.readFileString(lockPath).pipe(
+      const raw = yield* fs.readFileString(file).pipe(
         Effect.map(Option.some),
         Effect.catchIf(isGone, () => Effect.succeed(Option.none<string>())),
         Effect.mapError(storeError)
@@ -143,6 +153,7 @@ export const make = (options: LockOptions): Effect.Effect<FileLock, never, FileS
         holder: parseHolder(raw.value)
       })
     })
+    const observe = observeFile(lockPath)
 
     /** Removes the lock if it is still exactly `judged`, under the `.break` guard. */
     const breakStale = (judged: Observed) =>
@@ -150,8 +161,10 @@ export const make = (options: LockOptions): Effect.Effect<FileLock, never, FileS
         const now = yield* Clock.currentTimeMillis
         const guarded = yield* createExclusive(guardPath, JSON.stringify({ pid: process.pid, host, at: now }))
         if (!guarded) {
-          const guard = yield* lstat(guardPath, path)
-          if (Option.isSome(guard) && now - Number(guard.value.mtimeMs) > breakGuardStaleMs) {
+          // A guard whose breaker is gone (killed mid-break) would hold every writer back for
+          // breakGuardStaleMs: cleared at once when its process is known dead, else after that.
+          const guard = yield* observeFile(guardPath)
+          if (Option.isSome(guard) && (isDeadHere(guard.value.holder) || now - guard.value.mtimeMs > breakGuardStaleMs)) {
             yield* fs.remove(guardPath).pipe(Effect.ignore)
           }
           return
