@@ -46,7 +46,9 @@ export const ConfigFile = Schema.Struct({
   apiKeys: Schema.optional(Schema.Record({ key: ProviderId, value: Secret })),
   providers: Schema.optional(Schema.Record({ key: ProviderId, value: ProviderOverride })),
   /** Provider order for `CredentialResolver.available`. */
-  priority: Schema.optional(Schema.Array(Schema.String))
+  priority: Schema.optional(Schema.Array(Schema.String)),
+  /** The default account per provider when several are stored (`agent-auth use <provider> <account>`). */
+  defaults: Schema.optional(Schema.Record({ key: ProviderId, value: Schema.String }))
 })
 export type ConfigFile = typeof ConfigFile.Type
 
@@ -101,7 +103,9 @@ export const parseConfigFile = (text: string, source: string): Either.Either<Con
   try {
     json = JSON.parse(text)
   } catch (e) {
-    return Either.left(new ConfigInvalid({ source, field: "(root)", reason: `not JSON (${(e as Error).message})` }))
+    // V8's message quotes the text around the fault, which may be part of an API key: keep only the position.
+    const at = /position (\d+)/.exec((e as Error).message)?.[1]
+    return Either.left(new ConfigInvalid({ source, field: "(root)", reason: at === undefined ? "not JSON" : `not JSON (at character ${at})` }))
   }
   return Schema.decodeUnknownEither(ConfigFile, { onExcessProperty: "error", errors: "first" })(json).pipe(
     Either.mapLeft((error) => {

@@ -10,15 +10,21 @@
  *   falls through), then env, config.json, stored key.
  * - `oauth_only`: OAuth.
  * When the caller names an `account`, only that stored account is considered (environment
- * and config.json keys belong to no account).
+ * and config.json keys belong to no account). Among several stored accounts, the one
+ * `agent-auth use` chose (config.json `defaults`) is used, else the first.
+ *
+ * That order exists once, in `plan`: `resolve` walks it lazily (the store is read only when
+ * the cheaper sources gave nothing), `sources` lists all of it (for `agent-auth status`),
+ * and `available` asks it, offline, which providers can give a credential right now (what
+ * a runtime's model selector asks before choosing a model).
  */
-import { Config, Context, Effect, Layer, Option, Redacted } from "effect"
-import { AuthConfig } from "./AuthConfig.js"
-import type { Credential, OAuthCredential, StoredCredential } from "./Domain.js"
+import { Clock, Config, Context, Effect, Either, Layer, LogLevel, Option, Redacted } from "effect"
+import { AuthConfig, type AuthConfigShape } from "./AuthConfig.js"
+import type { ApiKeyCredential, Credential, CredentialSource, OAuthCredential, StoredCredential } from "./Domain.js"
 import type { AuthError } from "./Errors.js"
 import { ConfigInvalid } from "./Errors.js"
 import { apiKeyCredential, bearerCredential, notLoggedIn } from "./internal/credentialHeaders.js"
-import type { ProviderConfig } from "./Provider.js"
+import type { CredentialMode, ProviderConfig } from "./Provider.js"
 import { ProviderRegistry } from "./ProviderRegistry.js"
 import { Refresher } from "./Refresher.js"
 import { TokenStore } from "./TokenStore.js"
@@ -29,30 +35,114 @@ export interface ResolveOptions {
   readonly forceRefresh?: boolean | undefined
 }
 
+export interface SourcesOptions {
+  /** Only this stored account (environment and config.json keys belong to no account). */
+  readonly account?: string | undefined
+}
+
+export interface SourceBase {
+  /**
+   * `resolve` tries this source when the ones listed before it give nothing. False for an
+   * environment variable after one that is set, and for a stored account that is not the
+   * chosen one (see `use`): those are listed, never used implicitly.
+   */
+  readonly eligible: boolean
+  /**
+   * It can give a credential without a new sign-in: any key; a login that has a refresh
+   * token or an unexpired access token. Decided offline: a refresh may still be refused.
+   */
+  readonly usable: boolean
+}
+
+/** One place a credential can come from. `origin` is what the resolved `Credential.source` would say. */
+export type Source =
+  | SourceBase & {
+    readonly _tag: "Env"
+    readonly origin: Extract<CredentialSource, { readonly _tag: "Env" }>
+    readonly key: Redacted.Redacted<string>
+  }
+  | SourceBase & {
+    readonly _tag: "Config"
+    readonly origin: Extract<CredentialSource, { readonly _tag: "Config" }>
+    readonly key: Redacted.Redacted<string>
+  }
+  | SourceBase & {
+    readonly _tag: "StoredKey"
+    readonly origin: Extract<CredentialSource, { readonly _tag: "StoredKey" }>
+    readonly credential: ApiKeyCredential
+  }
+  | SourceBase & {
+    readonly _tag: "OAuth"
+    readonly origin: Extract<CredentialSource, { readonly _tag: "OAuth" }>
+    readonly credential: OAuthCredential
+  }
+
+/** A provider that can give a credential now, and the source `resolve` would use. */
+export interface Available {
+  readonly provider: ProviderConfig
+  readonly source: Source
+}
+
+export interface AvailableOptions {
+  /**
+   * Provider ids, most preferred first (default: config.json `priority`). Providers not
+   * listed follow in registry order; unknown ids are ignored.
+   */
+  readonly priority?: ReadonlyArray<string> | undefined
+}
+
 export interface CredentialResolverShape {
   readonly resolve: (provider: string, options?: ResolveOptions) => Effect.Effect<Credential, AuthError>
+  /**
+   * Every credential source of a provider, in the order `resolve` considers them under the
+   * provider's mode, every stored account included. Local state only: no network.
+   */
+  readonly sources: (provider: string, options?: SourcesOptions) => Effect.Effect<ReadonlyArray<Source>, AuthError>
+  /**
+   * The providers that can give a credential right now (an environment variable, a stored
+   * key, config.json, or a login not yet past re-login), in priority order. No network:
+   * what a model selector asks before offering a model.
+   */
+  readonly available: (options?: AvailableOptions) => Effect.Effect<ReadonlyArray<Available>, AuthError>
 }
 
 export class CredentialResolver extends Context.Tag("@agent-auth/core/CredentialResolver")<CredentialResolver, CredentialResolverShape>() {}
 
 /**
  * Picks the account when the caller names none and several are stored (`accounts` in
- * `TokenStore.list` order, never empty). The seam for `agent-auth use <provider> <account>`.
+ * `TokenStore.list` order, never empty). An answer that is not among them means the first.
  */
 export type ChooseAccount = (
   provider: ProviderConfig,
   accounts: ReadonlyArray<string>
 ) => Effect.Effect<string | undefined, AuthError>
 
-/** Until default accounts exist: the first in list order. */
+/** The first in list order. */
 export const firstAccount: ChooseAccount = (_, accounts) => Effect.succeed(accounts[0])
 
+/** The default `agent-auth use` recorded (config.json `defaults`) when it is stored, else the first. */
+export const configuredAccount = (config: AuthConfigShape): ChooseAccount => (provider, accounts) => {
+  const chosen = config.file.defaults?.[provider.id]
+  return Effect.succeed(chosen !== undefined && accounts.includes(chosen) ? chosen : accounts[0])
+}
+
 export interface MakeOptions {
+  /** Default: `configuredAccount` (config.json `defaults`). */
   readonly chooseAccount?: ChooseAccount | undefined
 }
 
-type Found = Effect.Effect<Option.Option<Credential>, AuthError>
-const none: Found = Effect.succeedNone
+/** Usable without a new sign-in (see `SourceBase.usable`). */
+export const loginUsable = (login: OAuthCredential, nowMillis: number): boolean => {
+  const t = login.tokens
+  return t.refreshToken !== undefined || t.expiresAt === undefined || t.expiresAt.epochMillis > nowMillis
+}
+
+/** The mode that applies: a provider that only takes keys behaves as `api_key_only` whatever it says. */
+export const effectiveMode = (provider: ProviderConfig): CredentialMode =>
+  provider.kind === "api_key" ? "api_key_only" : provider.mode
+
+type Step = Effect.Effect<ReadonlyArray<Source>, AuthError>
+const nothing: Step = Effect.succeed([])
 
 export const make = (
   options: MakeOptions = {}
@@ -62,127 +152,186 @@ export const make = (
     const registry = yield* ProviderRegistry
     const config = yield* AuthConfig
     const refresher = yield* Refresher
-    const chooseAccount = options.chooseAccount ?? firstAccount
+    const chooseAccount = options.chooseAccount ?? configuredAccount(config)
     // A login's Credential depends only on the login object and its provider: reuse it
     // while the store hands back the same object (a fresh token in memory costs no allocation).
     const bearerCache = new WeakMap<OAuthCredential, Credential>()
 
-    const fromEnv = (provider: ProviderConfig): Found =>
+    const fromEnv = (provider: ProviderConfig): Step =>
       Effect.gen(function*() {
+        const out: Array<Source> = []
         for (const variable of provider.apiKeyEnv) {
           const value = yield* Config.option(Config.redacted(variable)).pipe(
             Effect.mapError((e) => new ConfigInvalid({ source: "environment", field: variable, reason: e.message }))
           )
           // An empty variable is unset (`OPENAI_API_KEY= cmd` must not send an empty key).
           if (Option.isSome(value) && Redacted.value(value.value).length > 0) {
-            return Option.some(apiKeyCredential(provider, value.value, { _tag: "Env", variable }))
+            out.push({ _tag: "Env", origin: { _tag: "Env", variable }, key: value.value, eligible: out.length === 0, usable: true })
           }
         }
-        return Option.none()
+        return out
       })
 
-    const fromConfig = (provider: ProviderConfig): Found => {
+    const fromConfig = (provider: ProviderConfig): Step => {
       const key = config.file.apiKeys?.[provider.id]
       return key === undefined
-        ? none
-        : Effect.succeed(Option.some(apiKeyCredential(provider, key, { _tag: "Config", path: config.configPath })))
+        ? nothing
+        : Effect.succeed([{ _tag: "Config", origin: { _tag: "Config", path: config.configPath }, key, eligible: true, usable: true }])
     }
 
-    /** The stored credentials of one tag, narrowed to the named account or chosen among several. */
-    const pick = <T extends StoredCredential["_tag"]>(
-      provider: ProviderConfig,
-      all: ReadonlyArray<StoredCredential>,
-      tag: T
-    ): Effect.Effect<Option.Option<Extract<StoredCredential, { _tag: T }>>, AuthError> => {
-      const of = all.filter((c): c is Extract<StoredCredential, { _tag: T }> => c._tag === tag)
-      if (of.length === 0) return Effect.succeedNone
-      if (of.length === 1) return Effect.succeed(Option.some(of[0]!))
-      return Effect.map(
-        chooseAccount(provider, of.map((c) => c.account)),
-        (account) => Option.fromNullable(of.find((c) => c.account === account) ?? of[0])
-      )
+    /** The chosen account among the stored credentials of one kind (the only one, the named one, or `chooseAccount`'s). */
+    const chosenAccount = (provider: ProviderConfig, of: ReadonlyArray<StoredCredential>) =>
+      of.length <= 1
+        ? Effect.succeed(of[0]?.account)
+        : Effect.map(chooseAccount(provider, of.map((c) => c.account)), (a) =>
+          a !== undefined && of.some((c) => c.account === a) ? a : of[0]!.account)
+
+    const fromStoredKeys = (provider: ProviderConfig, all: ReadonlyArray<StoredCredential>): Step => {
+      const of = all.filter((c): c is ApiKeyCredential => c._tag === "ApiKeyCredential")
+      if (of.length === 0) return nothing
+      return Effect.map(chosenAccount(provider, of), (chosen) =>
+        of.map((credential): Source => ({
+          _tag: "StoredKey",
+          origin: { _tag: "StoredKey", store: store.location },
+          credential,
+          eligible: credential.account === chosen,
+          usable: true
+        })))
     }
 
-    const fromStoredKey = (provider: ProviderConfig, all: ReadonlyArray<StoredCredential>): Found =>
-      Effect.map(
-        pick(provider, all, "ApiKeyCredential"),
-        Option.map((c) => apiKeyCredential(provider, c.key, { _tag: "StoredKey", store: store.location }))
+    const fromLogins = (provider: ProviderConfig, all: ReadonlyArray<StoredCredential>): Step => {
+      const of = all.filter((c): c is OAuthCredential => c._tag === "OAuthCredential")
+      if (of.length === 0) return nothing
+      return Effect.flatMap(chosenAccount(provider, of), (chosen) =>
+        Effect.map(Clock.currentTimeMillis, (now) =>
+          of.map((credential): Source => ({
+            _tag: "OAuth",
+            origin: { _tag: "OAuth", store: store.location },
+            credential,
+            eligible: credential.account === chosen,
+            usable: loginUsable(credential, now)
+          }))))
+    }
+
+    /**
+     * The sources of one provider, in the order its mode gives, as lazy steps: the store is
+     * read at most once, and only when a step needs it.
+     */
+    const plan = (provider: ProviderConfig, named: string | undefined): ReadonlyArray<Step> => {
+      let stored: ReadonlyArray<StoredCredential> | undefined
+      const storedOnce = Effect.suspend(() =>
+        stored !== undefined
+          ? Effect.succeed(stored)
+          : Effect.map(
+            named === undefined
+              ? store.list(provider.id)
+              : Effect.map(store.get({ provider: provider.id, account: named }), Option.toArray),
+            (all) => (stored = all)
+          )
       )
-
-    const fromOAuth = (provider: ProviderConfig, all: ReadonlyArray<StoredCredential>, force: boolean): Found =>
-      Effect.flatMap(pick(provider, all, "OAuthCredential"), (found) => {
-        if (Option.isNone(found)) return none
-        return Effect.map(
-          refresher.fresh({ provider: provider.id, account: found.value.account }, { force }),
-          (login) => {
-            let credential = bearerCache.get(login)
-            if (credential === undefined) {
-              credential = bearerCredential(provider, login, store.location)
-              bearerCache.set(login, credential)
-            }
-            return Option.some(credential)
-          }
-        )
-      })
-
-    const firstOf = (steps: ReadonlyArray<() => Found>): Found => {
-      const loop = (i: number): Found => {
-        const step = steps[i]
-        if (step === undefined) return none
-        return Effect.flatMap(step(), (found) => Option.isSome(found) ? Effect.succeed(found) : loop(i + 1))
+      const env = named === undefined ? fromEnv(provider) : nothing
+      const file = named === undefined ? fromConfig(provider) : nothing
+      const storedKeys = Effect.flatMap(storedOnce, (all) => fromStoredKeys(provider, all))
+      const logins = Effect.flatMap(storedOnce, (all) => fromLogins(provider, all))
+      switch (effectiveMode(provider)) {
+        case "api_key_only":
+          return [env, file, storedKeys]
+        case "oauth_only":
+          return [logins]
+        case "prefer_oauth":
+          return [logins, env, file, storedKeys]
+        default:
+          return [env, file, storedKeys, logins]
       }
-      return loop(0)
     }
+
+    const bearer = (provider: ProviderConfig, login: OAuthCredential, force: boolean) =>
+      Effect.map(
+        refresher.fresh({ provider: provider.id, account: login.account }, { force }),
+        (fresh) => {
+          let credential = bearerCache.get(fresh)
+          if (credential === undefined) {
+            credential = bearerCredential(provider, fresh, store.location)
+            bearerCache.set(fresh, credential)
+          }
+          return credential
+        }
+      )
+
+    // On the hot path: built only when debug logging is on (a trace costs more than a resolve).
+    const chosen = (provider: ProviderConfig, source: Source) =>
+      Effect.whenLogLevel(
+        Effect.suspend(() =>
+          Effect.logDebug("credential chosen").pipe(
+            Effect.annotateLogs({
+              provider: provider.id,
+              source: source._tag,
+              ...(source._tag === "Env" ? { variable: source.origin.variable } : {}),
+              ...(source._tag === "StoredKey" || source._tag === "OAuth" ? { account: source.credential.account } : {})
+            })
+          )
+        ),
+        LogLevel.Debug
+      )
 
     const resolve = (id: string, opts: ResolveOptions = {}): Effect.Effect<Credential, AuthError> =>
       Effect.gen(function*() {
         const provider = yield* registry.get(id)
-        const mode = provider.kind === "api_key" ? "api_key_only" : provider.mode
-        const named = opts.account
         const force = opts.forceRefresh === true
-        // Read the store at most once per resolve, and only when the cheaper sources gave nothing.
-        let stored: ReadonlyArray<StoredCredential> | undefined
-        const storedOnce = Effect.suspend(() =>
-          stored !== undefined
-            ? Effect.succeed(stored)
-            : Effect.map(
-              named === undefined
-                ? store.list(provider.id)
-                : Effect.map(store.get({ provider: provider.id, account: named }), Option.toArray),
-              (all) => (stored = all)
-            )
-        )
-        const env = () => named === undefined ? fromEnv(provider) : none
-        const file = () => named === undefined ? fromConfig(provider) : none
-        const storedKey = () => Effect.flatMap(storedOnce, (all) => fromStoredKey(provider, all))
-        const oauth = () => Effect.flatMap(storedOnce, (all) => fromOAuth(provider, all, force))
-        const keys = [env, file, storedKey]
-
-        let found: Option.Option<Credential>
-        switch (mode) {
-          case "api_key_only":
-            found = yield* firstOf(keys)
-            break
-          case "oauth_only":
-            found = yield* oauth()
-            break
-          case "prefer_oauth": {
-            // A login that needs a new sign-in yields to a key; with no key, its error is the better answer.
-            const viaOAuth = yield* Effect.either(oauth())
-            if (viaOAuth._tag === "Right" && Option.isSome(viaOAuth.right)) return viaOAuth.right.value
-            if (viaOAuth._tag === "Left" && viaOAuth.left._tag !== "ReauthRequired") return yield* Effect.fail(viaOAuth.left)
-            found = yield* firstOf(keys)
-            if (Option.isNone(found) && viaOAuth._tag === "Left") return yield* Effect.fail(viaOAuth.left)
-            break
+        // A login that needs a new sign-in yields to a key listed after it; with no key, its error is the better answer.
+        let refused: AuthError | undefined
+        for (const step of plan(provider, opts.account)) {
+          const source = (yield* step).find((s) => s.eligible)
+          if (source === undefined) continue
+          if (source._tag !== "OAuth") {
+            yield* chosen(provider, source)
+            return source._tag === "StoredKey"
+              ? apiKeyCredential(provider, source.credential.key, source.origin)
+              : apiKeyCredential(provider, source.key, source.origin)
           }
-          default:
-            found = yield* firstOf([...keys, oauth])
+          const got = yield* Effect.either(bearer(provider, source.credential, force))
+          if (Either.isRight(got)) {
+            yield* chosen(provider, source)
+            return got.right
+          }
+          if (got.left._tag !== "ReauthRequired") return yield* Effect.fail(got.left)
+          yield* Effect.logDebug("login needs a new sign-in; trying the next source").pipe(
+            Effect.annotateLogs({ provider: provider.id, account: source.credential.account, rule: "ReauthRequired" })
+          )
+          refused = got.left
         }
-        if (Option.isSome(found)) return found.value
-        return yield* Effect.fail(notLoggedIn(provider))
+        return yield* Effect.fail(refused ?? notLoggedIn(provider))
       })
 
-    return CredentialResolver.of({ resolve })
+    const sourcesOf = (provider: ProviderConfig, account: string | undefined) =>
+      Effect.map(Effect.all(plan(provider, account)), (steps) => steps.flat())
+
+    const sources = (id: string, opts: SourcesOptions = {}) =>
+      Effect.flatMap(registry.get(id), (provider) => sourcesOf(provider, opts.account))
+
+    const available = (opts: AvailableOptions = {}) =>
+      Effect.gen(function*() {
+        const priority = opts.priority ?? config.file.priority ?? []
+        const rank = (p: ProviderConfig, index: number) => {
+          const i = priority.indexOf(p.id)
+          return i === -1 ? priority.length + index : i
+        }
+        const ordered = registry.list
+          .map((provider, index) => ({ provider, rank: rank(provider, index) }))
+          .sort((a, b) => a.rank - b.rank)
+        const out: Array<Available> = []
+        for (const { provider } of ordered) {
+          // What `resolve` would do, offline: the first eligible source that needs no new sign-in.
+          const source = (yield* sourcesOf(provider, undefined)).find((s) => s.eligible && s.usable)
+          if (source !== undefined) out.push({ provider, source })
+        }
+        yield* Effect.logDebug("available providers").pipe(
+          Effect.annotateLogs({ providers: out.map((a) => `${a.provider.id}:${a.source._tag}`).join(",") || "none" })
+        )
+        return out
+      })
+
+    return CredentialResolver.of({ resolve, sources, available })
   })
 
 export const layer: Layer.Layer<
@@ -191,7 +340,7 @@ export const layer: Layer.Layer<
   TokenStore | ProviderRegistry | AuthConfig | Refresher
 > = Layer.effect(CredentialResolver, make())
 
-/** With another account chooser (the default-account feature, or a runtime's own). */
+/** With another account chooser (a runtime's own). */
 export const layerWith = (
   options: MakeOptions
 ): Layer.Layer<CredentialResolver, never, TokenStore | ProviderRegistry | AuthConfig | Refresher> =>

@@ -13,7 +13,7 @@ import { Secret } from "./Domain.js"
 import type { AuthError } from "./Errors.js"
 import { AuthorizationDenied, LoginTimeout, NetworkError, type TokenEndpointError } from "./Errors.js"
 import { finishLogin } from "./internal/login.js"
-import { postJson, requestTokens, type TokenResponse, withClientAuth } from "./internal/tokenEndpoint.js"
+import { logUrl, postJson, requestTokens, type TokenResponse, withClientAuth } from "./internal/tokenEndpoint.js"
 import { JwtVerifier } from "./JwtVerifier.js"
 import type { LoginOptions } from "./PkceFlow.js"
 import type { AuthServerMetadata, ProviderConfig } from "./Provider.js"
@@ -77,6 +77,9 @@ const pollUntil = <A, E, R>(
         return yield* new LoginTimeout({ provider: provider.id, seconds: lifetimeSeconds })
       }
       const result = yield* attempt
+      yield* Effect.logDebug("device poll").pipe(
+        Effect.annotateLogs({ provider: provider.id, result: result._tag, interval_s: interval })
+      )
       if (result._tag === "Done") return result.value
       // RFC 8628 §3.5: slow_down adds 5 seconds to the interval, for good.
       if (result._tag === "SlowDown") interval += 5
@@ -101,6 +104,15 @@ export const make = Effect.gen(function*() {
       const json = yield* postJson(provider, endpoint, withClientAuth(provider, { scope: provider.scopes.join(" ") }), "form", config.httpTimeout)
       const auth = yield* Schema.decodeUnknown(DeviceAuthorization)(json).pipe(
         Effect.mapError(() => new NetworkError({ provider: provider.id, endpoint, reason: "the answer is not a device authorization (RFC 8628)" }))
+      )
+      yield* Effect.logDebug("device authorization").pipe(
+        Effect.annotateLogs({
+          provider: provider.id,
+          variant: "rfc8628",
+          verification_uri: logUrl(auth.verification_uri),
+          expires_in_s: auth.expires_in,
+          interval_s: auth.interval ?? DEFAULT_INTERVAL_SECONDS
+        })
       )
       if (options.onEvent) {
         yield* options.onEvent({
@@ -152,6 +164,9 @@ export const make = Effect.gen(function*() {
       )
       const code = yield* Schema.decodeUnknown(OpenAiUserCode)(json).pipe(
         Effect.mapError(() => new NetworkError({ provider: provider.id, endpoint: userCodeUrl, reason: "the answer has no device_auth_id and user_code" }))
+      )
+      yield* Effect.logDebug("device authorization").pipe(
+        Effect.annotateLogs({ provider: provider.id, variant: "openai", expires_in_s: OPENAI_DEVICE_LIFETIME_SECONDS })
       )
       if (options.onEvent) {
         yield* options.onEvent({

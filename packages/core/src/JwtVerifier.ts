@@ -173,6 +173,25 @@ export const make: Effect.Effect<JwtVerifierShape, never, HttpClient.HttpClient 
   const cache = yield* Jwks.make({ cooldown: jwksRefetchCooldown, timeout: jwksTimeout })
 
   const verify = (token: Redacted.Redacted<string>, options: VerifyOptions): Effect.Effect<VerifiedClaims, JwtInvalid> =>
+    check(token, options).pipe(
+      // The trace names the rules, never the token or its claims.
+      Effect.tapBoth({
+        onSuccess: () =>
+          Effect.logDebug("ID token accepted").pipe(
+            Effect.annotateLogs({
+              issuer: options.issuer,
+              jwks_uri: options.jwksUri,
+              rules: `alg,signature,iss,aud,azp,exp,nbf,iat,sub${options.nonce === undefined ? "" : ",nonce"}`
+            })
+          ),
+        onFailure: (e) =>
+          Effect.logDebug("ID token refused").pipe(
+            Effect.annotateLogs({ issuer: options.issuer, jwks_uri: options.jwksUri, rule: e.rule })
+          )
+      })
+    )
+
+  const check = (token: Redacted.Redacted<string>, options: VerifyOptions): Effect.Effect<VerifiedClaims, JwtInvalid> =>
     Effect.gen(function*() {
       const jwt = Redacted.value(token)
       const header = yield* readHeader(jwt)
@@ -197,6 +216,9 @@ export const make: Effect.Effect<JwtVerifierShape, never, HttpClient.HttpClient 
       if (result._tag === "NoKey") {
         // An unknown kid may mean the issuer rotated its keys: look again, at most once per cool-down.
         const refreshed = yield* cache.refresh(options.jwksUri, first)
+        yield* Effect.logDebug("no key for the token's kid; JWKS looked up again").pipe(
+          Effect.annotateLogs({ jwks_uri: options.jwksUri, refetched: Option.isSome(refreshed) ? "yes" : "no (cool-down)" })
+        )
         if (Option.isSome(refreshed)) result = yield* run(refreshed.value)
       }
       switch (result._tag) {

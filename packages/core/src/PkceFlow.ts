@@ -14,7 +14,7 @@ import type { OAuthCredential } from "./Domain.js"
 import type { AuthError } from "./Errors.js"
 import { AuthorizationDenied, LoginTimeout, StateMismatch } from "./Errors.js"
 import { constantTimeEqual, finishLogin } from "./internal/login.js"
-import { requestTokens } from "./internal/tokenEndpoint.js"
+import { logUrl, requestTokens } from "./internal/tokenEndpoint.js"
 import { JwtVerifier } from "./JwtVerifier.js"
 import { ProviderRegistry } from "./ProviderRegistry.js"
 import { base64url, SecureRandom, token } from "./SecureRandom.js"
@@ -151,6 +151,16 @@ export const make = Effect.gen(function*() {
         ...provider.authorizeParams
       }
       for (const [k, v] of Object.entries(params)) if (v !== undefined) url.searchParams.set(k, v)
+      yield* Effect.logDebug("authorization request").pipe(
+        Effect.annotateLogs({
+          provider: provider.id,
+          endpoint: logUrl(metadata.authorization_endpoint),
+          redirect_uri: options.redirectUri,
+          scope: provider.scopes.join(" "),
+          pkce: "S256",
+          nonce: nonce === undefined ? "no" : "yes"
+        })
+      )
       return {
         provider: provider.id,
         authorizationUrl: url.toString(),
@@ -165,13 +175,20 @@ export const make = Effect.gen(function*() {
     Effect.gen(function*() {
       const provider = yield* registry.get(pending.provider)
       const metadata = yield* registry.metadata(provider)
-      if (stateProblem(pending, input) !== undefined) return yield* new StateMismatch({ provider: provider.id })
+      const refused = (rule: string, detail: string) =>
+        Effect.logDebug("callback refused").pipe(Effect.annotateLogs({ provider: provider.id, rule, detail }))
+      const problem = stateProblem(pending, input)
+      if (problem !== undefined) {
+        yield* refused("state", problem)
+        return yield* new StateMismatch({ provider: provider.id })
+      }
       // RFC 9207: a response from another issuer is a mix-up attack; when the server
       // advertises `iss`, its absence is refused too.
       if (
         (input.iss !== undefined && input.iss !== metadata.issuer) ||
         (input.iss === undefined && metadata.authorization_response_iss_parameter_supported === true && input.error === undefined)
       ) {
+        yield* refused("iss (RFC 9207)", input.iss === undefined ? "no iss although the server sends one" : "another issuer")
         return yield* new AuthorizationDenied({
           provider: provider.id,
           error: "issuer_mismatch",
@@ -181,6 +198,7 @@ export const make = Effect.gen(function*() {
         })
       }
       if (input.error !== undefined) {
+        yield* refused("authorization error", input.error.slice(0, 100))
         return yield* new AuthorizationDenied({
           provider: provider.id,
           error: input.error,
@@ -188,8 +206,12 @@ export const make = Effect.gen(function*() {
         })
       }
       if (input.code === undefined) {
+        yield* refused("code", "the redirect carries no code")
         return yield* new AuthorizationDenied({ provider: provider.id, error: "invalid_request", description: "the redirect carries no code" })
       }
+      yield* Effect.logDebug("callback accepted").pipe(
+        Effect.annotateLogs({ provider: provider.id, rules: input.iss === undefined ? "state" : "state,iss (RFC 9207)" })
+      )
       const response = yield* requestTokens(provider, metadata.token_endpoint, {
         grant_type: "authorization_code",
         code: input.code,
@@ -223,6 +245,13 @@ export const make = Effect.gen(function*() {
         : Effect.never
       yield* emit({ _tag: "AuthorizationUrl", url: pending.authorizationUrl, redirectUri })
       if (listened._tag === "Left") yield* emit({ _tag: "PasteOnly", reason: listened.left.message })
+      yield* Effect.logDebug("waiting for the callback").pipe(
+        Effect.annotateLogs({
+          provider: provider.id,
+          listening: listened._tag === "Right" ? "yes" : "no (paste only)",
+          paste: options.pasted === undefined ? "no" : "yes"
+        })
+      )
       const opened = yield* browser.open(pending.authorizationUrl)
       yield* emit(opened._tag === "Opened" ? { _tag: "BrowserOpened" } : { _tag: "BrowserSkipped", reason: opened.reason })
 
@@ -233,7 +262,10 @@ export const make = Effect.gen(function*() {
           const problem = input.error === undefined && input.code === undefined ? "no code in it" : stateProblem(pending, input)
           return problem === undefined
             ? Effect.succeed(input)
-            : Effect.zipRight(emit({ _tag: "PasteRejected", reason: problem }), fromPaste(pasted))
+            : emit({ _tag: "PasteRejected", reason: problem }).pipe(
+              Effect.zipRight(Effect.logDebug("pasted input refused").pipe(Effect.annotateLogs({ provider: provider.id, rule: problem }))),
+              Effect.zipRight(fromPaste(pasted))
+            )
         })
       const timeout = Duration.decode(options.timeout ?? config.loginTimeout)
       const input = yield* (options.pasted === undefined ? fromServer : Effect.raceFirst(fromServer, fromPaste(options.pasted))).pipe(

@@ -4,7 +4,7 @@
  * issuers, with the RFC 8414 §3.3 / OIDC Discovery issuer-equality check).
  */
 import { HttpClient, HttpClientRequest, HttpClientResponse } from "@effect/platform"
-import { Context, Effect, Layer } from "effect"
+import { Clock, Context, Effect, Layer } from "effect"
 import { AuthConfig } from "./AuthConfig.js"
 import type { ProviderOverride } from "./AuthConfig.js"
 import { ConfigInvalid, DiscoveryError, UnknownProvider } from "./Errors.js"
@@ -87,10 +87,21 @@ export const discover = (issuer: string): Effect.Effect<AuthServerMetadata, Disc
     const client = (yield* HttpClient.HttpClient).pipe(HttpClient.filterStatusOk)
     const base = issuer.replace(/\/+$/, "")
     const fetchDoc = (url: string) =>
-      client.execute(HttpClientRequest.get(url).pipe(HttpClientRequest.acceptJson)).pipe(
-        Effect.flatMap(HttpClientResponse.schemaBodyJson(AuthServerMetadata)),
-        Effect.scoped
-      )
+      Effect.flatMap(Clock.currentTimeMillis, (started) => {
+        const trace = (outcome: Record<string, string | number>) =>
+          Effect.flatMap(Clock.currentTimeMillis, (now) =>
+            Effect.logDebug(`GET ${url}`).pipe(
+              Effect.annotateLogs({ issuer, method: "GET", endpoint: url, ...outcome, duration_ms: now - started })
+            ))
+        return client.execute(HttpClientRequest.get(url).pipe(HttpClientRequest.acceptJson)).pipe(
+          Effect.tapBoth({
+            onSuccess: (response) => trace({ status: response.status }),
+            onFailure: (e) => trace(e._tag === "ResponseError" ? { status: e.response.status } : { failed: e.reason })
+          }),
+          Effect.flatMap(HttpClientResponse.schemaBodyJson(AuthServerMetadata)),
+          Effect.scoped
+        )
+      })
     const oidc = `${base}/.well-known/openid-configuration`
     const url = new URL(base)
     const rfc8414 = `${url.origin}/.well-known/oauth-authorization-server${url.pathname === "/" ? "" : url.pathname}`
@@ -101,8 +112,12 @@ export const discover = (issuer: string): Effect.Effect<AuthServerMetadata, Disc
       )
     )
     if (doc.issuer !== issuer && doc.issuer !== base) {
+      yield* Effect.logDebug("discovery refused").pipe(Effect.annotateLogs({ issuer, rule: "issuer equality (RFC 8414 §3.3)" }))
       return yield* new DiscoveryError({ issuer, reason: `the metadata names the issuer "${doc.issuer}", not the configured one` })
     }
+    yield* Effect.logDebug("discovery accepted").pipe(
+      Effect.annotateLogs({ issuer, rule: "issuer equality (RFC 8414 §3.3)", token_endpoint: doc.token_endpoint })
+    )
     return doc
   })
 

@@ -35,7 +35,7 @@ import { keyString, OAuthCredential } from "./Domain.js"
 import type { AuthError } from "./Errors.js"
 import { ReauthRequired, TokenEndpointError } from "./Errors.js"
 import { notLoggedIn } from "./internal/credentialHeaders.js"
-import { requestTokens, toTokenSet } from "./internal/tokenEndpoint.js"
+import { logUrl, requestTokens, toTokenSet } from "./internal/tokenEndpoint.js"
 import type { ProviderConfig } from "./Provider.js"
 import { ProviderRegistry } from "./ProviderRegistry.js"
 import { TokenStore } from "./TokenStore.js"
@@ -149,7 +149,9 @@ export const make = (
           return yield* new ReauthRequired({ provider: provider.id, account: login.account, reason: "no refresh token" })
         }
         const metadata = yield* registry.metadata(provider)
-        yield* Effect.logDebug(`refreshing ${provider.id}/${login.account} at ${metadata.token_endpoint}`)
+        yield* Effect.logDebug("refreshing").pipe(
+          Effect.annotateLogs({ provider: provider.id, account: login.account, endpoint: logUrl(metadata.token_endpoint), format: provider.refreshFormat })
+        )
         const response = yield* requestTokens(
           provider,
           metadata.token_endpoint,
@@ -162,6 +164,13 @@ export const make = (
             e._tag === "TokenEndpointError" && isRefusal(e)
               ? new ReauthRequired({ provider: provider.id, account: login.account, reason: e.error ?? `HTTP ${e.status}` })
               : e
+          ),
+          Effect.tapError((e) =>
+            e._tag === "ReauthRequired"
+              ? Effect.logDebug("refresh refused: a new sign-in is needed").pipe(
+                Effect.annotateLogs({ provider: provider.id, account: login.account, rule: "refusal", reason: e.reason })
+              )
+              : Effect.void
           )
         )
         const now = yield* DateTime.now
@@ -183,7 +192,12 @@ export const make = (
             return yield* Effect.fail(notLoggedIn(provider))
           }
           const login = current.value
-          if (!sameTokens(login, observed) && isFresh(login, yield* Clock.currentTimeMillis, minMillis)) return current
+          if (!sameTokens(login, observed) && isFresh(login, yield* Clock.currentTimeMillis, minMillis)) {
+            yield* Effect.logDebug("another process refreshed already; using its tokens").pipe(
+              Effect.annotateLogs({ provider: provider.id, account: key.account, rule: "already_refreshed" })
+            )
+            return current
+          }
           return Option.some<OAuthCredential>(yield* refreshGrant(provider, login))
         })).pipe(
           Effect.flatMap((next) =>
@@ -196,6 +210,13 @@ export const make = (
     const refresh = (key: CredentialKey, observed: OAuthCredential, minMillis: number) =>
       Effect.flatMap(registry.get(key.provider), (provider) =>
         attempt(provider, key, observed, minMillis).pipe(
+          Effect.tapError((e) =>
+            isTransient(e)
+              ? Effect.logDebug("refresh failed transiently; retrying within the bounded schedule").pipe(
+                Effect.annotateLogs({ provider: provider.id, account: key.account, error: e._tag })
+              )
+              : Effect.void
+          ),
           Effect.retry({ schedule, while: isTransient })
         ))
 
@@ -237,11 +258,24 @@ export const make = (
         return Effect.flatMap(Clock.currentTimeMillis, (now) =>
           !force && isFresh(login, now, minMillis)
             ? Effect.succeed(login)
-            : singleFlight(
-              keyString(key),
-              // Forced: tokens that changed while we waited are someone's fresh refresh; any unexpired ones do.
-              refresh(key, login, force ? 0 : minMillis),
-              go
+            : Effect.zipRight(
+              Effect.logDebug("refresh due").pipe(
+                Effect.annotateLogs({
+                  provider: key.provider,
+                  account: key.account,
+                  rule: force ? "forced" : "expiry",
+                  expires_in_s: login.tokens.expiresAt === undefined
+                    ? "unknown"
+                    : Math.round((login.tokens.expiresAt.epochMillis - now) / 1000),
+                  min_validity_s: Math.round(minMillis / 1000)
+                })
+              ),
+              singleFlight(
+                keyString(key),
+                // Forced: tokens that changed while we waited are someone's fresh refresh; any unexpired ones do.
+                refresh(key, login, force ? 0 : minMillis),
+                go
+              )
             ))
       })
       return go

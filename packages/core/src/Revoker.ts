@@ -56,7 +56,10 @@ export const make = (
         const provider = yield* registry.get(login.provider)
         const metadata = yield* registry.metadata(provider)
         const endpoint = metadata.revocation_endpoint
-        if (endpoint === undefined) return notSupported
+        if (endpoint === undefined) {
+          yield* Effect.logDebug("no revocation endpoint; deleting locally only").pipe(Effect.annotateLogs({ provider: provider.id }))
+          return notSupported
+        }
         // Revoking the refresh token ends the grant, access tokens included (RFC 7009 §2.1).
         const refresh = login.tokens.refreshToken
         yield* postRevocation(
@@ -80,7 +83,15 @@ export const make = (
           ? yield* revoke(current.value)
           : nothing
         const removed = yield* store.remove(key)
-        yield* Effect.logDebug(`logout ${key.provider}/${key.account}: ${revocation._tag}, removed locally: ${removed}`)
+        yield* Effect.logDebug("logout").pipe(
+          Effect.annotateLogs({
+            provider: key.provider,
+            account: key.account,
+            revocation: revocation._tag,
+            ...(revocation._tag === "Failed" ? { reason: revocation.reason } : {}),
+            removed_locally: removed
+          })
+        )
         return { revocation, removed }
       })
 

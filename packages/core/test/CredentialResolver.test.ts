@@ -28,6 +28,8 @@ interface Setup {
   readonly providers?: ReadonlyArray<ProviderConfig>
   readonly apiKeys?: Record<string, string>
   readonly stored?: ReadonlyArray<StoredCredential>
+  /** More of config.json (`defaults`, `priority`). */
+  readonly file?: Omit<AuthConfig.ConfigFile, "apiKeys">
   readonly fake?: Fake.FakeTokenEndpoint
   readonly resolver?: Layer.Layer<
     CredentialResolver.CredentialResolver,
@@ -46,7 +48,7 @@ const run = <A, E>(
   const base = Layer.mergeAll(
     TokenStore.layerMemory,
     Fake.registryLayer(setup.providers ?? [openaiWith("auto"), anthropic, acme, bare]),
-    AuthConfig.layerWith({ home: HOME, file: { apiKeys } }),
+    AuthConfig.layerWith({ home: HOME, file: { ...setup.file, apiKeys } }),
     fake.layer
   )
   const layer = (setup.resolver ?? CredentialResolver.layer).pipe(
@@ -66,6 +68,18 @@ const run = <A, E>(
 
 const resolve = (provider: string, options?: CredentialResolver.ResolveOptions) =>
   Effect.flatMap(CredentialResolver.CredentialResolver, (r) => r.resolve(provider, options))
+const sources = (provider: string, options?: CredentialResolver.SourcesOptions) =>
+  Effect.flatMap(CredentialResolver.CredentialResolver, (r) => r.sources(provider, options))
+
+/** A source as a short string: tag, account or variable, then e(ligible) and u(sable) flags. */
+const brief = (s: CredentialResolver.Source): string => {
+  const what = s._tag === "Env"
+    ? s.origin.variable
+    : s._tag === "Config"
+    ? "config"
+    : s.credential.account
+  return `${s._tag}:${what}${s.eligible ? ":e" : ""}${s.usable ? ":u" : ""}`
+}
 
 const plainHeaders = (c: Credential) => {
   for (const v of Object.values(c.headers)) expect(Redacted.isRedacted(v)).toBe(true)
@@ -313,5 +327,120 @@ describe("CredentialResolver", () => {
       }),
       { stored: [Fake.login({ provider: "acme", account: "me", accessToken: "at-0", expiresAt: HOUR })], fake }
     )
+  })
+  describe("sources", () => {
+    // Two stored keys, two logins (one dead: expired, no refresh token), env and config.json.
+    const everything = (mode: CredentialMode): Setup => ({
+      providers: [openaiWith(mode)],
+      apiKeys: { openai: "sk-config" },
+      stored: [
+        storedKey("openai", "sk-a", "key-a"),
+        storedKey("openai", "sk-b", "key-b"),
+        oauthLogin("openai", "dead", { expiresAt: 0, refreshToken: null }),
+        oauthLogin("openai", "live")
+      ]
+    })
+    const env = { OPENAI_API_KEY: "sk-env" }
+
+    it.effect("auto: every source in resolve's order, the chosen account of each kind eligible, a dead login unusable", () =>
+      run(
+        Effect.map(sources("openai"), (all) =>
+          expect(all.map(brief)).toEqual([
+            "Env:OPENAI_API_KEY:e:u",
+            "Config:config:e:u",
+            "StoredKey:key-a:e:u",
+            "StoredKey:key-b:u",
+            "OAuth:dead:e",
+            "OAuth:live:u"
+          ])),
+        everything("auto"),
+        env
+      ))
+
+    it.effect("prefer_oauth lists the logins first; oauth_only only them; api_key_only only keys", () =>
+      Effect.gen(function*() {
+        const order = (mode: CredentialMode) =>
+          run(Effect.map(sources("openai"), (all) => all.map((s) => s._tag).join(",")), everything(mode), env)
+        expect(yield* order("prefer_oauth")).toBe("OAuth,OAuth,Env,Config,StoredKey,StoredKey")
+        expect(yield* order("oauth_only")).toBe("OAuth,OAuth")
+        expect(yield* order("api_key_only")).toBe("Env,Config,StoredKey,StoredKey")
+      }))
+
+    it.effect("a named account: only that stored account, no environment or config.json", () =>
+      run(
+        Effect.map(sources("openai", { account: "live" }), (all) => expect(all.map(brief)).toEqual(["OAuth:live:e:u"])),
+        everything("auto"),
+        env
+      ))
+
+    it.effect("origin is what the resolved Credential says its source is", () =>
+      run(
+        Effect.gen(function*() {
+          const first = (yield* sources("openai")).find((s) => s.eligible)!
+          expect((yield* resolve("openai")).source).toEqual(first.origin)
+        }),
+        everything("auto")
+      ))
+
+    it.effect("a login past its expiry with a refresh token is usable (it refreshes); no network is used to say so", () => {
+      const fake = Fake.make()
+      return run(
+        Effect.gen(function*() {
+          const all = yield* sources("acme")
+          expect(all.map(brief)).toEqual(["OAuth:me:e:u"])
+          expect(fake.requests.length).toBe(0)
+        }),
+        { stored: [oauthLogin("acme", "me", { expiresAt: 0 })], fake }
+      )
+    })
+
+    it.effect("an unexpired token without a refresh token is usable until it expires (TestClock)", () =>
+      run(
+        Effect.gen(function*() {
+          expect((yield* sources("acme")).map(brief)).toEqual(["OAuth:me:e:u"])
+          yield* TestClock.adjust(Duration.hours(1))
+          expect((yield* sources("acme")).map(brief)).toEqual(["OAuth:me:e"])
+        }),
+        { stored: [oauthLogin("acme", "me", { expiresAt: HOUR, refreshToken: null })] }
+      ))
+  })
+
+  describe("default account (config.json defaults, set by `agent-auth use`)", () => {
+    const two = [oauthLogin("acme", "a", { accessToken: "at-a" }), oauthLogin("acme", "b", { accessToken: "at-b" })]
+
+    it.effect("the default account is the one resolve uses and the eligible one", () =>
+      run(
+        Effect.gen(function*() {
+          expect(secret(yield* resolve("acme"))).toBe("at-b")
+          expect((yield* sources("acme")).map(brief)).toEqual(["OAuth:a:u", "OAuth:b:e:u"])
+          // A named account still wins over the default.
+          expect(secret(yield* resolve("acme", { account: "a" }))).toBe("at-a")
+        }),
+        { stored: two, file: { defaults: { acme: "b" } } }
+      ))
+
+    it.effect("a default that is not stored (logged out since) falls back to the first", () =>
+      run(
+        Effect.map(resolve("acme"), (c) => expect(secret(c)).toBe("at-a")),
+        { stored: two, file: { defaults: { acme: "gone" } } }
+      ))
+
+    it.effect("the default of one provider does not touch another", () =>
+      run(
+        Effect.map(resolve("acme"), (c) => expect(secret(c)).toBe("at-a")),
+        { stored: two, file: { defaults: { bare: "b" } } }
+      ))
+
+    it.effect("a default login that needs a new sign-in is not silently swapped for another account", () =>
+      run(
+        Effect.map(Effect.flip(resolve("acme")), (e) => {
+          expect(e._tag).toBe("ReauthRequired")
+          expect(e.message).toContain("(b)")
+        }),
+        {
+          stored: [oauthLogin("acme", "a"), oauthLogin("acme", "b", { expiresAt: 0, refreshToken: "rt-revoked" })],
+          file: { defaults: { acme: "b" } }
+        }
+      ))
   })
 })

@@ -3,7 +3,7 @@
  * goes through `requestTokens`, so error mapping and secret handling exist once.
  */
 import { HttpClient, HttpClientRequest } from "@effect/platform"
-import { DateTime, Duration, Effect, Option, Redacted, Schema } from "effect"
+import { Clock, DateTime, Duration, Effect, Option, Redacted, Schema } from "effect"
 import { Secret, TokenSet } from "../Domain.js"
 import { NetworkError, TokenEndpointError } from "../Errors.js"
 import type { ProviderConfig } from "../Provider.js"
@@ -49,6 +49,40 @@ export const retryAfterSeconds = (value: string | undefined): number | undefined
 
 export type Body = Readonly<Record<string, string | Redacted.Redacted<string> | undefined>>
 
+/** A URL as logs show it: origin and path only (a query, fragment or user info could carry a secret). */
+export const logUrl = (url: string): string => {
+  try {
+    const u = new URL(url)
+    return `${u.origin}${u.pathname}`
+  } catch {
+    return "(not a URL)"
+  }
+}
+
+/**
+ * The `--verbose` trace of one exchange: endpoint, method, status, duration, and the body's
+ * non-secret parameters (grant type, token type hint) — never a body, a header or a token.
+ */
+const trace = (
+  provider: ProviderConfig,
+  endpoint: string,
+  body: Body,
+  startedMillis: number,
+  outcome: Readonly<Record<string, string | number>>
+) =>
+  Effect.flatMap(Clock.currentTimeMillis, (now) =>
+    Effect.logDebug(`POST ${logUrl(endpoint)}`).pipe(
+      Effect.annotateLogs({
+        provider: provider.id,
+        method: "POST",
+        endpoint: logUrl(endpoint),
+        ...(typeof body.grant_type === "string" ? { grant_type: body.grant_type } : {}),
+        ...(typeof body.token_type_hint === "string" ? { token_type_hint: body.token_type_hint } : {}),
+        ...outcome,
+        duration_ms: now - startedMillis
+      })
+    ))
+
 const reveal = (body: Body): Record<string, string> => {
   const out: Record<string, string> = {}
   for (const [k, v] of Object.entries(body)) {
@@ -76,12 +110,19 @@ export const postJson = (
       format === "json" ? HttpClientRequest.bodyUnsafeJson(plain) : HttpClientRequest.bodyUrlParams(plain)
     )
     const network = (reason: string) => new NetworkError({ provider: provider.id, endpoint, reason })
+    const started = yield* Clock.currentTimeMillis
     return yield* client.execute(request).pipe(
       Effect.timeoutFail({ duration: timeout, onTimeout: () => network(`no answer within ${Duration.format(timeout)}`) }),
       Effect.catchTag("RequestError", (e) => Effect.fail(network(e.reason === "Transport" ? "connection failed" : e.reason))),
+      Effect.tapError((e) => trace(provider, endpoint, body, started, { failed: e.reason })),
       Effect.flatMap((response) =>
         Effect.gen(function*() {
           const json = yield* response.json.pipe(Effect.option)
+          const oauthError = response.status >= 400 && Option.isSome(json) ? parseOAuthError(json.value).error : undefined
+          yield* trace(provider, endpoint, body, started, {
+            status: response.status,
+            ...(oauthError === undefined ? {} : { error: oauthError })
+          })
           if (response.status >= 200 && response.status < 300) {
             if (Option.isNone(json)) return yield* network(`HTTP ${response.status} with a body that is not JSON`)
             return json.value
@@ -180,10 +221,13 @@ export const postRevocation = (
       format === "json" ? HttpClientRequest.bodyUnsafeJson(plain) : HttpClientRequest.bodyUrlParams(plain)
     )
     const network = (reason: string) => new NetworkError({ provider: provider.id, endpoint, reason })
+    const started = yield* Clock.currentTimeMillis
     return yield* client.execute(request).pipe(
       Effect.catchTag("RequestError", (e) => Effect.fail(network(e.reason === "Transport" ? "connection failed" : e.reason))),
+      Effect.tapError((e) => trace(provider, endpoint, body, started, { failed: e.reason })),
       Effect.flatMap((response) =>
         Effect.gen(function*() {
+          yield* trace(provider, endpoint, body, started, { status: response.status })
           if (response.status >= 200 && response.status < 300) return
           const json = yield* response.json.pipe(Effect.option)
           const oauth = Option.isSome(json) ? parseOAuthError(json.value) : {}
