@@ -129,6 +129,11 @@ export const make = (options: JwksCacheOptions): Effect.Effect<JwksCache, never,
 
     const load = (uri: string, stale: Option.Option<KeySet>): Effect.Effect<Option.Option<KeySet>, JwtInvalid> =>
       Effect.gen(function*() {
+        // The common case, a cached set and no refetch wanted, allocates nothing.
+        if (Option.isNone(stale)) {
+          const hit = (yield* Ref.get(entries)).get(uri)
+          if (hit !== undefined && Option.isNone(hit.pending) && Option.isSome(hit.current)) return hit.current
+        }
         const now = yield* Clock.currentTimeMillis
         const mine = yield* Deferred.make<KeySet, JwtInvalid>()
         const plan = yield* Ref.modify(entries, (map): readonly [Plan, Map<string, Entry>] => {
