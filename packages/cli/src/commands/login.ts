@@ -1,22 +1,62 @@
-/** `agent-auth login <provider>`: browser (PKCE), device code, pasted redirect, or an API key from stdin. */
+/**
+ * `agent-auth login [<provider>]`: browser (PKCE), device code, pasted redirect, or an API
+ * key from stdin (never from argv: no option takes a key, so it stays out of shell history
+ * and `ps`). Without a provider, on a terminal: a menu of every provider and method, the
+ * usable ones marked; without a terminal: a usage error listing the same choices.
+ */
 import { Args, Command, Options } from "@effect/cli"
 import {
   BrowserLauncher,
   ConfigInvalid,
+  CredentialResolver,
   DeviceFlow,
   Domain,
+  LoginCancelled,
   PkceFlow,
   ProviderRegistry,
   TokenStore
 } from "@agent-auth/core"
+import type { Provider } from "@agent-auth/core"
 import { Clock, DateTime, Effect, Either, Option, Redacted } from "effect"
-import { demoBrowserLauncher } from "../internal/demo.js"
+import { demoBrowserLauncher, demoServer } from "../internal/demo.js"
 import * as Layers from "../internal/layers.js"
 import { account, json, optionValue, parseDuration, verbose } from "../internal/args.js"
-import { bold, event, expiry, link, say, stdinIsTty, withSpinner } from "../internal/output.js"
+import { select } from "../internal/menu.js"
+import { bold, dim, event, expiry, link, say, stderrIsTty, stdinIsTty, withSpinner } from "../internal/output.js"
 import { pastedLines, readSecretFromStdin } from "../internal/stdin.js"
+import { sourceText } from "./providers.js"
 
 const provider = Args.text({ name: "provider" }).pipe(Args.optional)
+
+type Method = "browser" | "device" | "api_key"
+
+/** One way to log in, as the menu and the usage error show it. */
+interface Choice {
+  readonly provider: Provider.ProviderConfig
+  readonly method: Method
+  readonly label: string
+  readonly command: string
+}
+
+/** The ways to log in to each provider: its sign-in (browser, or device code with `--device`), and an API key where it takes one. */
+export const choicesOf = (list: ReadonlyArray<Provider.ProviderConfig>, device: boolean): Array<Choice> =>
+  list.flatMap((p) => {
+    const out: Array<Choice> = []
+    const signIn = p.kind === "openai" ? "sign in with ChatGPT" : "sign in"
+    if (p.canLogin && (!device || p.device !== "none")) {
+      out.push({
+        provider: p,
+        method: device ? "device" : "browser",
+        label: `${p.displayName} — ${signIn}${device ? " (device code)" : ""}`,
+        command: `agent-auth login ${p.id}${device ? " --device" : ""}`
+      })
+    }
+    // Keys where the provider names a variable for them (an OIDC gateway rarely takes one).
+    if (p.takesApiKey && (p.kind === "api_key" || p.apiKeyEnv.length > 0)) {
+      out.push({ provider: p, method: "api_key", label: `${p.displayName} — API key`, command: `agent-auth login ${p.id} --with-api-key` })
+    }
+    return out
+  })
 
 export const login = Command.make(
   "login",
@@ -34,114 +74,172 @@ export const login = Command.make(
   (args) =>
     Effect.gen(function*() {
       const registry = yield* ProviderRegistry.ProviderRegistry
-      if (Option.isNone(args.provider)) {
+      if (Option.isSome(args.provider)) {
+        const p = yield* registry.get(args.provider.value)
+        const method: Method = args.withApiKey || !p.canLogin ? "api_key" : args.device ? "device" : "browser"
+        return yield* loginWith(p, method, args)
+      }
+      const choices = choicesOf(registry.list, args.device).filter((c) => !args.withApiKey || c.method === "api_key")
+      if (!(stdinIsTty() && stderrIsTty())) {
+        const width = Math.max(...choices.map((c) => c.command.length))
         return yield* new ConfigInvalid({
           source: "command line",
           field: "provider",
-          reason: `name the provider to log in to: ${registry.list.map((p) => p.id).join(", ")}`
+          reason: `name the provider to log in to (there is no terminal for a menu):\n` +
+            choices.map((c) => `  ${c.command.padEnd(width)}  ${c.label}`).join("\n") +
+            `\n(an API key is read from stdin: \`agent-auth login <provider> --with-api-key < key-file\`)`
         })
       }
-      const p = yield* registry.get(args.provider.value)
-      const accountName = optionValue(args.account)
-
-      if (args.withApiKey || !p.canLogin) {
-        const store = yield* TokenStore.TokenStore
-        if (!args.withApiKey && stdinIsTty() === false) {
-          yield* say(`${p.displayName} takes an API key; reading it from stdin.`)
-        } else if (stdinIsTty()) {
-          yield* say(`Paste the API key for ${p.displayName} and press Enter (it is not echoed):`)
-        }
-        const key = yield* readSecretFromStdin
-        if (Redacted.value(key).length === 0) {
-          return yield* new ConfigInvalid({ source: "stdin", field: "api key", reason: "no key was given on stdin" })
-        }
-        const now = DateTime.unsafeMake(yield* Clock.currentTimeMillis)
-        const credential = Domain.ApiKeyCredential.make({ provider: p.id, account: accountName ?? "default", key, obtainedAt: now })
-        yield* store.set(credential)
-        if (args.json) yield* event({ event: "logged_in", provider: p.id, account: credential.account, expires_at: null })
-        yield* say(`Stored an API key for ${p.displayName} (${Domain.mask(key)}) in ${store.location}.`)
-        return
-      }
-
-      const onEvent = (e: PkceFlow.LoginEvent): Effect.Effect<void> => {
-        switch (e._tag) {
-          case "AuthorizationUrl":
-            return Effect.zipRight(
-              args.json ? event({ event: "authorization_url", url: e.url, redirect_uri: e.redirectUri }) : Effect.void,
-              say(`Open this URL to sign in to ${p.displayName}:\n\n  ${link(e.url)}\n`)
-            )
-          case "BrowserOpened":
-            return say("Opened your browser; waiting for the sign-in to finish…")
-          case "BrowserSkipped":
-            return say(`Not opening a browser (${e.reason}); open the URL above yourself.`)
-          case "PasteOnly":
-            return say(`${e.reason}\nAfter signing in, paste the URL your browser was sent to.`)
-          case "PasteRejected":
-            return say(`That does not complete this login (${e.reason}). Paste the whole URL from the address bar.`)
-          case "DeviceCode":
-            return Effect.zipRight(
-              args.json
-                ? event({
-                  event: "device_code",
-                  verification_uri: e.verificationUri,
-                  user_code: e.userCode,
-                  ...(e.verificationUriComplete === undefined ? {} : { verification_uri_complete: e.verificationUriComplete }),
-                  expires_in: e.expiresInSeconds
-                })
-                : Effect.void,
-              say(
-                `To sign in to ${p.displayName}, open\n\n  ${link(e.verificationUri)}\n\nand enter the code\n\n  ${bold(e.userCode)}\n\n` +
-                  `The code expires in ${Math.round(e.expiresInSeconds / 60)} min.`
-              )
-            )
-        }
-      }
-
-      let credential: Domain.OAuthCredential
-      if (args.device) {
-        const device = yield* DeviceFlow.DeviceFlow
-        credential = yield* withSpinner("waiting for the code to be entered…", device.login(p.id, { account: accountName, onEvent }))
-      } else {
-        const timeout = Option.isSome(args.timeout) ? parseDuration(args.timeout.value) : Either.right(undefined)
-        if (Either.isLeft(timeout)) return yield* new ConfigInvalid({ source: "command line", field: "--timeout", reason: timeout.left })
-        const flow = yield* PkceFlow.PkceFlow
-        // The paste prompt exists only on a terminal; a closed or redirected stdin never ends a login.
-        const pasted = stdinIsTty() ? yield* pastedLines("Or paste the redirect URL (or code#state) here: ") : undefined
-        const run = flow.login(p.id, {
-          account: accountName,
-          onEvent,
-          pasted,
-          port: optionValue(args.port),
-          timeout: timeout.right
-        })
-        const waiting = pasted === undefined ? withSpinner("waiting for the browser…", run) : run
-        credential = yield* waiting.pipe(
-          Effect.provide(Layers.callbackServer),
-          Effect.provide(
-            args.noBrowser
-              ? BrowserLauncher.layerNone("--no-browser")
-              : p.id === "demo"
-              ? demoBrowserLauncher // follows the demo server's sign-in by itself: no person, no browser
-              : Layers.browserLauncher
-          )
-        )
-      }
-      const store = yield* TokenStore.TokenStore
-      const exp = credential.tokens.expiresAt
-      if (args.json) {
-        yield* event({
-          event: "logged_in",
-          provider: p.id,
-          account: credential.account,
-          expires_at: exp === undefined ? null : DateTime.formatIso(exp)
-        })
-      }
-      const who = credential.claims.email ?? credential.account
-      yield* say(
-        `Logged in to ${p.displayName} as ${bold(who)}.` +
-          (exp === undefined ? "" : ` The access token expires ${yield* expiry(exp)}; it is refreshed when due.`) +
-          `\nStored in ${store.location}.`
+      // Marks for what already works, from local state only; a menu is still worth showing when that fails.
+      const resolver = yield* CredentialResolver.CredentialResolver
+      const ready = new Map(
+        (yield* resolver.available().pipe(Effect.orElseSucceed(() => []))).map((a) => [a.provider.id, a.source])
       )
-    }).pipe(Effect.scoped)
-).pipe(Command.withDescription("sign in to a provider (browser, --device, or --with-api-key)"))
+      const noteFor = (c: Choice): string | undefined => {
+        const source = ready.get(c.provider.id)
+        if (source === undefined) return undefined
+        // The mark goes on the way that is in use: the sign-in for a login, the key line for a key.
+        const matches = source._tag === "OAuth" ? c.method !== "api_key" : c.method === "api_key"
+        return matches ? `✓ usable now (${sourceText(source)})` : undefined
+      }
+      const chosen = yield* select(
+        "Log in to which provider?",
+        choices.map((c) => ({ label: c.label, note: noteFor(c), value: c })),
+        { bold, dim }
+      )
+      if (Option.isNone(chosen)) return yield* new LoginCancelled({ provider: "a provider" })
+      const c = chosen.value
+      yield* say(dim(`(next time: ${c.command})`))
+      const run = loginWith(c.provider, c.method, args)
+      // The demo's embedded server starts only for command lines naming it; this one did not.
+      return yield* c.provider.id === "demo" ? Effect.provide(run, demoServer(["login", "demo"])) : run
+    })
+).pipe(Command.withDescription("sign in to a provider (browser, --device, or --with-api-key); a menu without a provider"))
+
+interface LoginArgs {
+  readonly noBrowser: boolean
+  readonly port: Option.Option<number>
+  readonly timeout: Option.Option<string>
+  readonly withApiKey: boolean
+  readonly account: Option.Option<string>
+  readonly json: boolean
+}
+
+const loginWith = (p: Provider.ProviderConfig, method: Method, args: LoginArgs) =>
+  Effect.gen(function*() {
+    const accountName = optionValue(args.account)
+
+    if (method === "api_key") {
+      const store = yield* TokenStore.TokenStore
+      if (!p.takesApiKey) {
+        return yield* new ConfigInvalid({
+          source: "command line",
+          field: "--with-api-key",
+          reason: `${p.id} takes no API key (its mode is ${p.mode}); \`agent-auth login ${p.id}\` signs in`
+        })
+      }
+      if (!args.withApiKey && stdinIsTty() === false) {
+        yield* say(`${p.displayName} takes an API key; reading it from stdin.`)
+      } else if (stdinIsTty()) {
+        yield* say(`Paste the API key for ${p.displayName} and press Enter (it is not echoed):`)
+      }
+      const key = yield* readSecretFromStdin
+      if (Redacted.value(key).length === 0) {
+        return yield* new ConfigInvalid({ source: "stdin", field: "api key", reason: "no key was given on stdin" })
+      }
+      const now = DateTime.unsafeMake(yield* Clock.currentTimeMillis)
+      const credential = Domain.ApiKeyCredential.make({ provider: p.id, account: accountName ?? "default", key, obtainedAt: now })
+      yield* store.set(credential)
+      if (args.json) yield* event({ event: "logged_in", provider: p.id, account: credential.account, expires_at: null })
+      yield* say(`Stored an API key for ${p.displayName} (${Domain.mask(key)}) in ${store.location}.`)
+      // Say so when another credential comes first (an environment variable, config.json, another account).
+      const resolver = yield* CredentialResolver.CredentialResolver
+      const first = (yield* resolver.sources(p.id)).find((s) => s.eligible && s.usable)
+      if (first !== undefined && !(first._tag === "StoredKey" && first.credential.account === credential.account)) {
+        yield* say(`Note: ${sourceText(first)} comes first for ${p.id}; this key is used when it is gone` +
+          (first._tag === "StoredKey" ? ` (or with \`agent-auth use ${p.id} ${credential.account}\`).` : "."))
+      }
+      return
+    }
+
+    const onEvent = (e: PkceFlow.LoginEvent): Effect.Effect<void> => {
+      switch (e._tag) {
+        case "AuthorizationUrl":
+          return Effect.zipRight(
+            args.json ? event({ event: "authorization_url", url: e.url, redirect_uri: e.redirectUri }) : Effect.void,
+            say(`Open this URL to sign in to ${p.displayName}:\n\n  ${link(e.url)}\n`)
+          )
+        case "BrowserOpened":
+          return say("Opened your browser; waiting for the sign-in to finish…")
+        case "BrowserSkipped":
+          return say(`Not opening a browser (${e.reason}); open the URL above yourself.`)
+        case "PasteOnly":
+          return say(`${e.reason}\nAfter signing in, paste the URL your browser was sent to.`)
+        case "PasteRejected":
+          return say(`That does not complete this login (${e.reason}). Paste the whole URL from the address bar.`)
+        case "DeviceCode":
+          return Effect.zipRight(
+            args.json
+              ? event({
+                event: "device_code",
+                verification_uri: e.verificationUri,
+                user_code: e.userCode,
+                ...(e.verificationUriComplete === undefined ? {} : { verification_uri_complete: e.verificationUriComplete }),
+                expires_in: e.expiresInSeconds
+              })
+              : Effect.void,
+            say(
+              `To sign in to ${p.displayName}, open\n\n  ${link(e.verificationUri)}\n\nand enter the code\n\n  ${bold(e.userCode)}\n\n` +
+                `The code expires in ${Math.round(e.expiresInSeconds / 60)} min.`
+            )
+          )
+      }
+    }
+
+    let credential: Domain.OAuthCredential
+    if (method === "device") {
+      const device = yield* DeviceFlow.DeviceFlow
+      credential = yield* withSpinner("waiting for the code to be entered…", device.login(p.id, { account: accountName, onEvent }))
+    } else {
+      const timeout = Option.isSome(args.timeout) ? parseDuration(args.timeout.value) : Either.right(undefined)
+      if (Either.isLeft(timeout)) return yield* new ConfigInvalid({ source: "command line", field: "--timeout", reason: timeout.left })
+      const flow = yield* PkceFlow.PkceFlow
+      // The paste prompt exists only on a terminal; a closed or redirected stdin never ends a login.
+      const pasted = stdinIsTty() ? yield* pastedLines("Or paste the redirect URL (or code#state) here: ") : undefined
+      const run = flow.login(p.id, {
+        account: accountName,
+        onEvent,
+        pasted,
+        port: optionValue(args.port),
+        timeout: timeout.right
+      })
+      const waiting = pasted === undefined ? withSpinner("waiting for the browser…", run) : run
+      credential = yield* waiting.pipe(
+        Effect.provide(Layers.callbackServer),
+        Effect.provide(
+          args.noBrowser
+            ? BrowserLauncher.layerNone("--no-browser")
+            : p.id === "demo"
+            ? demoBrowserLauncher // follows the demo server's sign-in by itself: no person, no browser
+            : Layers.browserLauncher
+        )
+      )
+    }
+    const store = yield* TokenStore.TokenStore
+    const exp = credential.tokens.expiresAt
+    if (args.json) {
+      yield* event({
+        event: "logged_in",
+        provider: p.id,
+        account: credential.account,
+        expires_at: exp === undefined ? null : DateTime.formatIso(exp)
+      })
+    }
+    const who = credential.claims.email ?? credential.account
+    yield* say(
+      `Logged in to ${p.displayName} as ${bold(who)}.` +
+        (exp === undefined ? "" : ` The access token expires ${yield* expiry(exp)}; it is refreshed when due.`) +
+        `\nStored in ${store.location}.`
+    )
+  }).pipe(Effect.scoped)
 

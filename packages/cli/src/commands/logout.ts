@@ -1,8 +1,13 @@
-/** `agent-auth logout <provider> | --all`: revoke at the provider where it can, delete locally, say which happened. */
+/**
+ * `agent-auth logout <provider> | --all`: revoke at the provider where it can, delete locally,
+ * say which happened. For a provider: the account `--account` names, else what `token` would
+ * use (the default account's key and login); other accounts stay, and are named.
+ */
 import { Args, Command, Options } from "@effect/cli"
 import { ConfigInvalid, ProviderRegistry, Revoker, TokenStore } from "@agent-auth/core"
+import type { Provider } from "@agent-auth/core"
 import { Effect, Option } from "effect"
-import { accountsOf } from "../internal/accounts.js"
+import { chosenStored, storedAccounts } from "../internal/accounts.js"
 import { account, json, optionValue, verbose } from "../internal/args.js"
 import { event, say, yellow } from "../internal/output.js"
 
@@ -21,11 +26,13 @@ export const logout = Command.make(
       const store = yield* TokenStore.TokenStore
       const revoker = yield* Revoker.Revoker
       let targets
+      let provider: Provider.ProviderConfig | undefined
       if (args.all) {
         targets = yield* store.list()
         if (targets.length === 0) yield* say("Nothing is stored; nothing to log out of.")
       } else if (Option.isSome(args.provider)) {
-        targets = yield* accountsOf(yield* registry.get(args.provider.value), optionValue(args.account))
+        provider = yield* registry.get(args.provider.value)
+        targets = yield* chosenStored(provider, optionValue(args.account))
       } else {
         return yield* new ConfigInvalid({ source: "command line", field: "provider", reason: "name a provider, or pass --all" })
       }
@@ -50,6 +57,14 @@ export const logout = Command.make(
             ...(r._tag === "Failed" ? { reason: r.reason } : {}),
             removed: result.removed
           })
+        }
+      }
+      if (provider !== undefined) {
+        const left = yield* storedAccounts(provider)
+        if (left.length > 0) {
+          yield* say(
+            `Still stored for ${provider.id}: ${left.join(", ")} (\`agent-auth logout ${provider.id} --account NAME\` removes one, \`--all\` everything).`
+          )
         }
       }
     })

@@ -1,9 +1,12 @@
-/** `agent-auth providers`: built-in and configured providers and how to log in to each. */
+/**
+ * `agent-auth providers`: built-in and configured providers, how to log in to each, and
+ * which can give a credential right now (`CredentialResolver.available`, offline).
+ */
 import { Command } from "@effect/cli"
-import { ProviderRegistry } from "@agent-auth/core"
+import { CredentialResolver, ProviderRegistry } from "@agent-auth/core"
 import { Effect } from "effect"
 import { json, verbose } from "../internal/args.js"
-import { bold, event, say } from "../internal/output.js"
+import { bold, event, green, say } from "../internal/output.js"
 
 export const methodsOf = (p: { readonly canLogin: boolean; readonly takesApiKey: boolean; readonly device: string; readonly kind: string }) => [
   ...(p.canLogin ? ["browser"] : []),
@@ -11,13 +14,31 @@ export const methodsOf = (p: { readonly canLogin: boolean; readonly takesApiKey:
   ...(p.takesApiKey ? ["api_key"] : [])
 ]
 
+/** How a usable provider's credential comes, in a few words. */
+export const sourceText = (s: CredentialResolver.Source): string => {
+  switch (s._tag) {
+    case "Env":
+      return `API key from ${s.origin.variable}`
+    case "Config":
+      return "API key in config.json"
+    case "StoredKey":
+      return "stored API key"
+    case "OAuth":
+      return `signed in as ${s.credential.claims.email ?? s.credential.account}`
+  }
+}
+
 export const providers = Command.make("providers", { json, verbose }, (args) =>
   Effect.gen(function*() {
     const registry = yield* ProviderRegistry.ProviderRegistry
+    const resolver = yield* CredentialResolver.CredentialResolver
+    const usable = new Map((yield* resolver.available()).map((a) => [a.provider.id, a.source]))
     for (const p of registry.list) {
       const methods = methodsOf(p)
       const keyVars = p.apiKeyEnv.length > 0 ? ` (API key: ${p.apiKeyEnv.join(" or ")})` : ""
-      yield* say(`${bold(p.id.padEnd(12))} ${p.displayName} — ${methods.join(", ")}${keyVars}`)
+      const source = usable.get(p.id)
+      const ready = source === undefined ? "" : `  ${green("✓")} usable: ${sourceText(source)}`
+      yield* say(`${bold(p.id.padEnd(12))} ${p.displayName} — ${methods.join(", ")}${keyVars}${ready}`)
     }
     if (args.json) {
       yield* event({
@@ -28,8 +49,10 @@ export const providers = Command.make("providers", { json, verbose }, (args) =>
           methods: methodsOf(p),
           issuer: p.issuer ?? null,
           api_key_env: p.apiKeyEnv,
-          mode: p.mode
+          mode: p.mode,
+          usable: usable.has(p.id),
+          source: usable.get(p.id)?._tag ?? null
         }))
       })
     }
-  })).pipe(Command.withDescription("list the providers and their login methods"))
+  })).pipe(Command.withDescription("list the providers, their login methods, and which are usable now"))

@@ -1,8 +1,8 @@
-/** `agent-auth refresh <provider>`: refresh the OAuth login now. */
+/** `agent-auth refresh <provider>`: refresh the OAuth login now (the default account's, or `--account`'s). */
 import { Args, Command } from "@effect/cli"
-import { NotLoggedIn, ProviderRegistry, Refresher } from "@agent-auth/core"
+import { ProviderRegistry, Refresher } from "@agent-auth/core"
 import { DateTime, Effect } from "effect"
-import { accountsOf } from "../internal/accounts.js"
+import { chosenLogin } from "../internal/accounts.js"
 import { account, json, optionValue, verbose } from "../internal/args.js"
 import { event, expiry, say } from "../internal/output.js"
 
@@ -14,10 +14,8 @@ export const refresh = Command.make(
       const registry = yield* ProviderRegistry.ProviderRegistry
       const refresher = yield* Refresher.Refresher
       const p = yield* registry.get(args.provider)
-      const logins = (yield* accountsOf(p, optionValue(args.account))).filter((c) => c._tag === "OAuthCredential")
-      const first = logins[0]
-      if (first === undefined) return yield* new NotLoggedIn({ provider: p.id, envVars: p.apiKeyEnv, canLogin: p.canLogin })
-      const fresh = yield* refresher.fresh({ provider: p.id, account: first.account }, { force: true })
+      const login = yield* chosenLogin(p, optionValue(args.account))
+      const fresh = yield* refresher.fresh({ provider: p.id, account: login.account }, { force: true })
       const exp = fresh.tokens.expiresAt
       if (args.json) {
         yield* event({ event: "refreshed", provider: p.id, account: fresh.account, expires_at: exp === undefined ? null : DateTime.formatIso(exp) })

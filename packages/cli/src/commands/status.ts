@@ -1,56 +1,26 @@
 /**
  * `agent-auth status [<provider>]`, in the manner of `gh auth status`: one block per
- * provider, every credential found and where it came from, which one is used, the
- * expiry (absolute and relative), secrets masked. Reads only local state: no network.
+ * provider, every credential found and where it came from (the resolver's own `sources`,
+ * in the order it considers them), which one is used, every stored account and which is
+ * the default, the expiry (absolute and relative), secrets masked. Local state only: no network.
  */
 import { Args, Command } from "@effect/cli"
-import { AuthConfig, Domain, ExitCode, ProviderRegistry, TokenStore } from "@agent-auth/core"
+import { CredentialResolver, Domain, ExitCode, ProviderRegistry, TokenStore } from "@agent-auth/core"
 import type { Provider } from "@agent-auth/core"
-import { Clock, Config, DateTime, Effect, Option, Redacted } from "effect"
+import type { NodeTokenStore } from "@agent-auth/node"
+import { Clock, DateTime, Effect, Option } from "effect"
 import { json, verbose } from "../internal/args.js"
 import { exitWith } from "../internal/exit.js"
 import { bold, dim, event, expiry, green, red, say, yellow } from "../internal/output.js"
 
-type Found =
-  | { readonly kind: "env"; readonly variable: string; readonly key: Redacted.Redacted<string> }
-  | { readonly kind: "config"; readonly path: string; readonly key: Redacted.Redacted<string> }
-  | { readonly kind: "stored_key"; readonly credential: Domain.ApiKeyCredential }
-  | { readonly kind: "oauth"; readonly credential: Domain.OAuthCredential }
+type Source = CredentialResolver.Source
 
-/** Every credential a provider has, in the order the resolver would consider them under its mode. */
-const gather = (p: Provider.ProviderConfig) =>
-  Effect.gen(function*() {
-    const config = yield* AuthConfig.AuthConfig
-    const store = yield* TokenStore.TokenStore
-    const keys: Array<Found> = []
-    for (const variable of p.apiKeyEnv) {
-      const value = yield* Config.option(Config.redacted(variable)).pipe(Effect.orElseSucceed(() => Option.none()))
-      if (Option.isSome(value) && Redacted.value(value.value).length > 0) keys.push({ kind: "env", variable, key: value.value })
-    }
-    const configured = config.file.apiKeys?.[p.id]
-    if (configured !== undefined) keys.push({ kind: "config", path: config.configPath, key: configured })
-    const oauth: Array<Found> = []
-    for (const c of yield* store.list(p.id)) {
-      if (c._tag === "ApiKeyCredential") keys.push({ kind: "stored_key", credential: c })
-      else oauth.push({ kind: "oauth", credential: c })
-    }
-    switch (p.mode) {
-      case "api_key_only":
-        return keys
-      case "oauth_only":
-        return oauth
-      case "prefer_oauth":
-        return [...oauth, ...keys]
-      default:
-        return [...keys, ...oauth]
-    }
-  })
-
-/** Usable without a new login: a key, or an OAuth login with a valid token or a refresh token. */
-const usable = (f: Found, now: number): boolean => {
-  if (f.kind !== "oauth") return true
-  const t = f.credential.tokens
-  return t.refreshToken !== undefined || t.expiresAt === undefined || DateTime.toEpochMillis(t.expiresAt) > now
+/** Why a usable source is not the one used. */
+const notUsedBecause = (p: Provider.ProviderConfig, s: Source, active: Source | undefined): string => {
+  if (!s.eligible && (s._tag === "StoredKey" || s._tag === "OAuth")) {
+    return ` (not the default account; \`agent-auth use ${p.id} ${s.credential.account}\` makes it the default)`
+  }
+  return active === undefined ? "" : " (not used: another credential comes first)"
 }
 
 export const status = Command.make(
@@ -59,12 +29,12 @@ export const status = Command.make(
   (args) =>
     Effect.gen(function*() {
       const registry = yield* ProviderRegistry.ProviderRegistry
-      const store = yield* TokenStore.TokenStore
+      const resolver = yield* CredentialResolver.CredentialResolver
       const now = yield* Clock.currentTimeMillis
       const providers = Option.isSome(args.provider) ? [yield* registry.get(args.provider.value)] : registry.list
-      const blocks: Array<{ p: Provider.ProviderConfig; found: Array<Found> }> = []
+      const blocks: Array<{ p: Provider.ProviderConfig; found: ReadonlyArray<Source> }> = []
       for (const p of providers) {
-        const found = yield* gather(p)
+        const found = yield* resolver.sources(p.id)
         // Without a provider argument, show only the providers that have something.
         if (found.length > 0 || Option.isSome(args.provider)) blocks.push({ p, found })
       }
@@ -72,41 +42,47 @@ export const status = Command.make(
       const out: Array<Record<string, unknown>> = []
       if (blocks.length === 0) yield* say("Not logged in to any provider. `agent-auth providers` lists them; `agent-auth login <provider>` signs in.")
       for (const { p, found } of blocks) {
-        const active = found.find((f) => usable(f, now))
+        // What `resolve` uses: the first eligible source that needs no new sign-in.
+        const active = found.find((s) => s.eligible && s.usable)
         if (active === undefined) unusable = true
         yield* say(bold(p.id))
         if (found.length === 0) {
           const ways = [
-            ...(p.apiKeyEnv.length > 0 ? [`set ${p.apiKeyEnv.join(" or ")}`] : []),
+            ...(p.takesApiKey && p.apiKeyEnv.length > 0 ? [`set ${p.apiKeyEnv.join(" or ")}`] : []),
             p.canLogin ? `run \`agent-auth login ${p.id}\`` : `run \`agent-auth login ${p.id} --with-api-key\``
           ]
           yield* say(`  ${red("X")} Not logged in: ${ways.join(", or ")}`)
         }
+        const accounts = [
+          ...new Set(found.flatMap((s) => (s._tag === "StoredKey" || s._tag === "OAuth" ? [s.credential.account] : [])))
+        ]
         const entries: Array<Record<string, unknown>> = []
-        for (const f of found) {
-          const mark = f === active ? green("✓") : usable(f, now) ? dim("-") : red("X")
-          const note = f === active ? "" : usable(f, now) ? dim(" (not used: another credential comes first)") : ""
-          switch (f.kind) {
-            case "env":
-              yield* say(`  ${mark} API key from the environment variable ${f.variable}${note}`)
-              yield* say(`    - Key: ${Domain.mask(f.key)}`)
-              entries.push({ source: "env", variable: f.variable, active: f === active, key: Domain.mask(f.key) })
+        for (const s of found) {
+          const used = s === active
+          const mark = used ? green("✓") : s.usable ? dim("-") : red("X")
+          const note = used || !s.usable ? "" : dim(notUsedBecause(p, s, active))
+          const common = { active: used, eligible: s.eligible, usable: s.usable }
+          switch (s._tag) {
+            case "Env":
+              yield* say(`  ${mark} API key from the environment variable ${s.origin.variable}${note}`)
+              yield* say(`    - Key: ${Domain.mask(s.key)}`)
+              entries.push({ source: "env", variable: s.origin.variable, ...common, key: Domain.mask(s.key) })
               break
-            case "config":
-              yield* say(`  ${mark} API key from ${f.path} (apiKeys.${p.id})${note}`)
-              yield* say(`    - Key: ${Domain.mask(f.key)}`)
-              entries.push({ source: "config", path: f.path, active: f === active, key: Domain.mask(f.key) })
+            case "Config":
+              yield* say(`  ${mark} API key from ${s.origin.path} (apiKeys.${p.id})${note}`)
+              yield* say(`    - Key: ${Domain.mask(s.key)}`)
+              entries.push({ source: "config", path: s.origin.path, ...common, key: Domain.mask(s.key) })
               break
-            case "stored_key":
-              yield* say(`  ${mark} API key stored in ${store.location} (account ${f.credential.account})${note}`)
-              yield* say(`    - Key: ${Domain.mask(f.credential.key)}`)
-              entries.push({ source: "stored_key", store: store.location, account: f.credential.account, active: f === active, key: Domain.mask(f.credential.key) })
+            case "StoredKey":
+              yield* say(`  ${mark} API key stored in ${s.origin.store} (account ${s.credential.account})${note}`)
+              yield* say(`    - Key: ${Domain.mask(s.credential.key)}`)
+              entries.push({ source: "stored_key", store: s.origin.store, account: s.credential.account, ...common, key: Domain.mask(s.credential.key) })
               break
-            case "oauth": {
-              const c = f.credential
+            case "OAuth": {
+              const c = s.credential
               const t = c.tokens
               const who = c.claims.email ?? c.account
-              yield* say(`  ${mark} Logged in with OAuth as ${bold(who)} (account ${c.account}), stored in ${store.location}${note}`)
+              yield* say(`  ${mark} Logged in with OAuth as ${bold(who)} (account ${c.account}), stored in ${s.origin.store}${note}`)
               if (c.claims.plan !== undefined) yield* say(`    - Plan: ${c.claims.plan}`)
               if (c.claims.organization !== undefined) yield* say(`    - Organization: ${c.claims.organization}`)
               if (c.claims.accountId !== undefined && c.claims.accountId !== c.account) yield* say(`    - Account id: ${c.claims.accountId}`)
@@ -123,9 +99,9 @@ export const status = Command.make(
               yield* say(`    - Token: ${Domain.mask(t.accessToken)}`)
               entries.push({
                 source: "oauth",
-                store: store.location,
+                store: s.origin.store,
                 account: c.account,
-                active: f === active,
+                ...common,
                 email: c.claims.email ?? null,
                 plan: c.claims.plan ?? null,
                 organization: c.claims.organization ?? null,
@@ -140,9 +116,30 @@ export const status = Command.make(
             }
           }
         }
-        out.push({ provider: p.id, usable: active !== undefined, mode: p.mode, credentials: entries })
+        // The default account: the eligible stored one (the recorded default when it is stored, else the first).
+        const chosen = found.find((s) => s.eligible && (s._tag === "StoredKey" || s._tag === "OAuth"))
+        const defaultAccount = chosen !== undefined && (chosen._tag === "StoredKey" || chosen._tag === "OAuth")
+          ? chosen.credential.account
+          : null
+        if (accounts.length > 1) {
+          yield* say(`  Accounts: ${accounts.map((a) => (a === defaultAccount ? `${bold(a)} (default)` : a)).join(", ")}` +
+            dim(` — \`agent-auth use ${p.id} <account>\` changes the default, \`--account\` picks one for a command`))
+        }
+        out.push({
+          provider: p.id,
+          usable: active !== undefined,
+          mode: p.mode,
+          accounts,
+          default_account: defaultAccount,
+          credentials: entries
+        })
       }
-      if (args.json) yield* event({ providers: out })
+      // The file store says what is unsafe about its file and folder (open to others, a symlink).
+      const store = yield* TokenStore.TokenStore
+      const check = (store as Partial<NodeTokenStore.FileTokenStore>).check
+      const warnings = check === undefined ? [] : yield* check.pipe(Effect.orElseSucceed(() => []))
+      for (const w of warnings) yield* say(yellow(`! ${w}`))
+      if (args.json) yield* event({ providers: out, ...(warnings.length > 0 ? { warnings } : {}) })
       if (unusable) yield* exitWith(ExitCode.AuthRequired)
     })
 ).pipe(Command.withDescription("show every provider's credentials, where they come from and when they expire"))
