@@ -3,17 +3,21 @@
  * Human text on stderr, data on stdout; exit codes per shared/DESIGN.md.
  */
 import { Command } from "@effect/cli"
-import * as NodeContext from "@effect/platform-node/NodeContext"
+import * as NodeFileSystem from "@effect/platform-node/NodeFileSystem"
+import * as NodePath from "@effect/platform-node/NodePath"
 import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
+import * as NodeTerminal from "@effect/platform-node/NodeTerminal"
 import { NodeAuth } from "@agent-auth/node"
 import { Cause, Effect, Layer, Logger, LogLevel, Option } from "effect"
 import { demo } from "./commands/demo.js"
+import { importCommand } from "./commands/import.js"
 import { login } from "./commands/login.js"
 import { logout } from "./commands/logout.js"
 import { providers } from "./commands/providers.js"
 import { refresh } from "./commands/refresh.js"
 import { status } from "./commands/status.js"
 import { token } from "./commands/token.js"
+import { use } from "./commands/use.js"
 import { demoProvider, demoServer } from "./internal/demo.js"
 import { exitCodeOf, teardown } from "./internal/exit.js"
 import { red, say } from "./internal/output.js"
@@ -22,7 +26,7 @@ const VERSION = "0.1.0"
 
 const root = Command.make("agent-auth").pipe(
   Command.withDescription("OAuth sign-in and credentials for AI agent runtimes"),
-  Command.withSubcommands([providers, login, status, token, refresh, logout, demo])
+  Command.withSubcommands([providers, login, status, token, refresh, logout, use, importCommand, demo])
 )
 
 const cli = Command.run(root, { name: "agent-auth", version: VERSION })
@@ -33,9 +37,15 @@ const verbose = process.argv.includes("--verbose") || process.env.AGENT_AUTH_LOG
 const logging = Layer.mergeAll(
   Logger.replace(
     Logger.defaultLogger,
-    Logger.make(({ date, logLevel, message }) => {
+    Logger.make(({ annotations, date, logLevel, message }) => {
       const text = Array.isArray(message) ? message.map(String).join(" ") : String(message)
-      process.stderr.write(`${date.toISOString()} ${logLevel.label.toLowerCase()} ${text}\n`)
+      // Annotations (endpoint, status, duration_ms, rule, …) as key=value, sorted; they never hold a secret.
+      let fields = ""
+      for (const [k, v] of [...annotations].sort(([a], [b]) => (a < b ? -1 : 1))) {
+        const value = typeof v === "string" ? v : JSON.stringify(v) ?? String(v)
+        fields += ` ${k}=${/[\s"=]/.test(value) ? JSON.stringify(value) : value}`
+      }
+      process.stderr.write(`${date.toISOString()} ${logLevel.label.toLowerCase()} ${text}${fields}\n`)
     })
   ),
   Logger.minimumLogLevel(verbose ? LogLevel.Debug : LogLevel.Warning)
@@ -62,7 +72,9 @@ const program = Effect.suspend(() => cli(process.argv)).pipe(
       Effect.sync(() => void (process.exitCode = 70))
     )
   }),
-  Effect.provide(NodeContext.layer),
+  // What @effect/cli needs; NodeContext.layer would also load the worker and command-executor
+  // modules, which nothing here uses, at every start.
+  Effect.provide(Layer.mergeAll(NodeFileSystem.layer, NodePath.layer, NodeTerminal.layer)),
   Effect.provide(logging)
 )
 

@@ -9,7 +9,7 @@
  * (another agent-auth process is serving the demo), the command uses that server.
  */
 import { AuthConfig, BrowserLauncher, Provider, ProviderRegistry, TokenStore } from "@agent-auth/core"
-import { FakeAuthServer } from "@agent-auth/testing"
+import type { FakeAuthServer } from "@agent-auth/testing"
 import { Effect, Layer, Option } from "effect"
 import * as fs from "node:fs/promises"
 import * as path from "node:path"
@@ -167,7 +167,11 @@ export const demoServer = (
         Effect.tryPromise(() => writeAtomically(file, JSON.stringify(snapshot))).pipe(
           Effect.catchAll((e) => Effect.logWarning(`Could not save the demo server's state to ${file}: ${describe(e.error)}`))
         )
-      const started = yield* Effect.either(FakeAuthServer.make({
+      // Loaded only here: the server (and its HTTP stack) costs start-up time every other command need not pay.
+      const Fake: typeof FakeAuthServer = yield* Effect.promise(() => import("@agent-auth/testing")).pipe(
+        Effect.map((m) => m.FakeAuthServer)
+      )
+      const started = yield* Effect.either(Fake.make({
         port,
         clients: [{ clientId: provider.value.clientId ?? demoProvider.clientId! }],
         ...(Option.isSome(saved) ? { restore: saved.value } : {}),

@@ -1,0 +1,453 @@
+/**
+ * The in-process figures: `resolve` on the hot path (memory store, file store with a warm
+ * cache), the naive read-and-parse-every-call approach, a refresh storm, and `JwtVerifier`.
+ * Bundled by bench/run.mjs and run as its own process; prints one JSON object a line
+ * (see bench/lib/report.mjs for the shape).
+ *
+ * Every ratio is measured in one process with the two sides alternating (ABBA rounds),
+ * each side timed over a batch; the figure is the ratio of the medians.
+ */
+import { AuthConfig, CredentialResolver, Domain, JwtVerifier, ProviderRegistry, Refresher, TokenStore } from "@agent-auth/core"
+import type { AuthConfig as AuthConfigNs } from "@agent-auth/core"
+import { NodeTokenStore } from "@agent-auth/node"
+import { FakeAuthServer } from "@agent-auth/testing"
+import { FetchHttpClient } from "@effect/platform"
+import * as NodeFileSystem from "@effect/platform-node/NodeFileSystem"
+import { DateTime, Effect, Layer, ManagedRuntime, Redacted } from "effect"
+import * as jose from "jose"
+import * as fs from "node:fs"
+import * as os from "node:os"
+import * as path from "node:path"
+
+// ---------------------------------------------------------------------------------------
+// measuring
+
+const quick = process.env.BENCH_QUICK === "1"
+
+const now = () => process.hrtime.bigint()
+const median = (xs: ReadonlyArray<number>): number => {
+  const s = [...xs].sort((a, b) => a - b)
+  const mid = s.length >> 1
+  return s.length % 2 === 1 ? s[mid]! : (s[mid - 1]! + s[mid]!) / 2
+}
+
+interface Sample {
+  readonly median: number
+  readonly samples: ReadonlyArray<number>
+}
+
+/**
+ * Time `ours` and `base` (each: run one batch, resolve when done) in alternating rounds,
+ * A B B A, so drift and other processes' load fall on both sides alike. Values are
+ * nanoseconds per operation.
+ */
+const alternate = async (
+  rounds: number,
+  ops: number,
+  ours: () => Promise<unknown>,
+  base: () => Promise<unknown>
+): Promise<{ ours: Sample; base: Sample }> => {
+  const a: Array<number> = []
+  const b: Array<number> = []
+  const time = async (f: () => Promise<unknown>, into: Array<number>) => {
+    const t0 = now()
+    await f()
+    into.push(Number(now() - t0) / ops)
+  }
+  for (let r = 0; r < rounds; r++) {
+    if (r % 2 === 0) {
+      await time(ours, a)
+      await time(base, b)
+    } else {
+      await time(base, b)
+      await time(ours, a)
+    }
+  }
+  return { ours: { median: median(a), samples: a }, base: { median: median(b), samples: b } }
+}
+
+/** One result line for run.mjs. */
+const emit = (figure: Record<string, unknown>) => process.stdout.write(JSON.stringify(figure) + "\n")
+
+const emitRatio = (
+  name: string,
+  unit: string,
+  r: { ours: Sample; base: Sample },
+  target: { readonly op: "<=" | ">="; readonly value: number },
+  /** `ours / base` (lower is better) or `base / ours` ("x times faster"). */
+  orientation: "ours/base" | "base/ours",
+  extra: Record<string, unknown> = {}
+) => {
+  const ratio = orientation === "ours/base" ? r.ours.median / r.base.median : r.base.median / r.ours.median
+  emit({
+    name,
+    unit,
+    ours: r.ours.median,
+    baseline: r.base.median,
+    ratio,
+    orientation,
+    target,
+    met: target.op === "<=" ? ratio <= target.value : ratio >= target.value,
+    rounds: r.ours.samples.length,
+    ...extra
+  })
+}
+
+/** `n` runs of `effect` one after another in one fiber: how a runtime calls `resolve` before each model call. */
+const repeat = <A, E, R>(effect: Effect.Effect<A, E, R>, n: number): Effect.Effect<void, E, R> =>
+  Effect.gen(function*() {
+    for (let i = 0; i < n; i++) yield* effect
+  })
+
+// ---------------------------------------------------------------------------------------
+// fixtures
+
+const ISSUER = "http://127.0.0.1:9"
+const HOUR = 3_600_000
+
+const acmeFile = (issuer: string): AuthConfigNs.ConfigFile => ({
+  providers: { acme: { kind: "oidc", issuer, clientId: FakeAuthServer.defaultClientId } }
+})
+
+const login = (options: { provider: string; accessToken: string; refreshToken: string; expiresAt: number }) =>
+  Domain.OAuthCredential.make({
+    provider: options.provider,
+    account: "ada@example.test",
+    tokens: Domain.TokenSet.make({
+      accessToken: Redacted.make(options.accessToken),
+      refreshToken: Redacted.make(options.refreshToken),
+      expiresAt: DateTime.unsafeMake(options.expiresAt),
+      scopes: ["openid", "offline_access"],
+      tokenType: "Bearer"
+    }),
+    claims: Domain.AccountClaims.make({ email: "ada@example.test" }),
+    obtainedAt: DateTime.unsafeMake(Date.now() - HOUR)
+  })
+
+/** The core services a runtime uses, over a given HTTP client, store and settings. */
+const services = <ROut, E, R>(
+  base: Layer.Layer<ROut, E, R>
+) => {
+  const stage1 = Layer.mergeAll(ProviderRegistry.layer, JwtVerifier.layer).pipe(Layer.provideMerge(base))
+  const stage2 = Refresher.layer.pipe(Layer.provideMerge(stage1))
+  return CredentialResolver.layer.pipe(Layer.provideMerge(stage2))
+}
+
+/** How many times the file store has parsed credentials.json (0 for the memory store). */
+const parseCount = Effect.flatMap(
+  TokenStore.TokenStore,
+  (s) => "parses" in s ? (s as NodeTokenStore.FileTokenStore).parses : Effect.succeed(0)
+)
+
+const tempHome = () => fs.mkdtempSync(path.join(os.tmpdir(), "agent-auth-bench-"))
+
+// ---------------------------------------------------------------------------------------
+// resolve on the hot path
+
+const hotPath = async () => {
+  const rounds = quick ? 6 : 20
+  const ops = quick ? 2_000 : 5_000
+  // The built-in `openai` provider, as a runtime uses it: mode `auto`, so OPENAI_API_KEY
+  // (unset here) is looked at before the ChatGPT login on every call.
+  delete process.env["OPENAI_API_KEY"]
+  const provider = "openai"
+  const valid = login({ provider, accessToken: "at-bench", refreshToken: "rt-bench", expiresAt: Date.now() + 10 * HOUR })
+
+  const memory = ManagedRuntime.make(
+    services(
+      Layer.mergeAll(AuthConfig.layerWith({ home: "/bench-home", file: acmeFile(ISSUER) }), TokenStore.layerMemory)
+        .pipe(Layer.provideMerge(FakeAuthServer.layerInMemory({ issuer: ISSUER })))
+    )
+  )
+  const home = tempHome()
+  const file = ManagedRuntime.make(
+    services(
+      Layer.mergeAll(
+        NodeTokenStore.layerFile.pipe(Layer.provide(NodeFileSystem.layer)),
+        FakeAuthServer.layerInMemory({ issuer: ISSUER })
+      ).pipe(Layer.provideMerge(AuthConfig.layerWith({ home, file: acmeFile(ISSUER) })))
+    )
+  )
+  try {
+    for (const [store, runtime] of [["memory", memory], ["file", file]] as const) {
+      const resolver = await runtime.runPromise(
+        Effect.zipRight(Effect.flatMap(TokenStore.TokenStore, (s) => s.set(valid)), CredentialResolver.CredentialResolver)
+      )
+      const resolve = resolver.resolve(provider)
+      const cached = await runtime.runPromise(resolve)
+      if (cached._tag !== "Bearer") throw new Error(`expected the OAuth login, got ${cached._tag}`)
+      const bare = Effect.succeed(cached)
+      // Warm-up: the JIT, the store's cache.
+      for (let i = 0; i < 3; i++) {
+        await runtime.runPromise(repeat(resolve, ops))
+        await runtime.runPromise(repeat(bare, ops))
+      }
+      // The file store's witness that warm reads parse nothing (the memory store has none).
+      const parsesBefore = await runtime.runPromise(parseCount)
+      const r = await alternate(rounds, ops, () => runtime.runPromise(repeat(resolve, ops)), () => runtime.runPromise(repeat(bare, ops)))
+      const parsesDuring = (await runtime.runPromise(parseCount)) - parsesBefore
+      emitRatio(`resolve(openai) (${store} store, valid token) / Effect.succeed(cached)`, "ns/op", r, { op: "<=", value: 3 }, "ours/base", {
+        ops,
+        ...(store === "file" ? { fileParsesDuringRun: parsesDuring } : {})
+      })
+      // The same, each call its own runPromise (a runtime calling from outside Effect).
+      const single = await alternate(
+        rounds,
+        ops,
+        async () => {
+          for (let i = 0; i < ops; i++) await runtime.runPromise(resolve)
+        },
+        async () => {
+          for (let i = 0; i < ops; i++) await runtime.runPromise(bare)
+        }
+      )
+      emitRatio(
+        `resolve(openai) (${store} store, valid token) / Effect.succeed(cached), one runPromise per call`,
+        "ns/op",
+        single,
+        { op: "<=", value: 3 },
+        "ours/base",
+        { ops, informational: true }
+      )
+
+      // The naive approach: read and parse credentials.json on every call (synchronous
+      // reads, the fastest way to do it; no schema decoding, which would only slow it).
+      const credentialsFile = path.join(home, "credentials.json")
+      const naive = Effect.sync(() => {
+        const doc = JSON.parse(fs.readFileSync(credentialsFile, "utf8")) as {
+          credentials: Array<{ provider: string; tokens: { accessToken: string; expiresAt?: string } }>
+        }
+        const found = doc.credentials.find((c) => c.provider === provider)
+        if (found === undefined || (found.tokens.expiresAt !== undefined && Date.parse(found.tokens.expiresAt) <= Date.now())) {
+          throw new Error("naive: no valid token")
+        }
+        return found.tokens.accessToken
+      })
+      if (store === "memory") {
+        // The naive side needs the file: the file runtime writes it (below, same credential).
+        await file.runPromise(Effect.flatMap(TokenStore.TokenStore, (s) => s.set(valid)))
+      }
+      for (let i = 0; i < 3; i++) await runtime.runPromise(repeat(naive, ops / 10))
+      const n = await alternate(
+        rounds,
+        ops / 10,
+        () => runtime.runPromise(repeat(resolve, ops / 10)),
+        () => runtime.runPromise(repeat(naive, ops / 10))
+      )
+      emitRatio(
+        `read+parse credentials.json per call / resolve(openai) (${store} store)`,
+        "ns/op",
+        n,
+        { op: ">=", value: 100 },
+        "base/ours",
+        { ops: ops / 10 }
+      )
+    }
+  } finally {
+    await memory.dispose()
+    await file.dispose()
+    fs.rmSync(home, { recursive: true, force: true })
+  }
+}
+
+// ---------------------------------------------------------------------------------------
+// refresh storm
+
+type Transport = "in-memory" | "loopback HTTP"
+
+/** The storm over one transport: a server, a store, the services. */
+type StormServices = CredentialResolver.CredentialResolver | TokenStore.TokenStore | FakeAuthServer.FakeAuthServer
+
+const stormRuntime = (transport: Transport): ManagedRuntime.ManagedRuntime<StormServices, unknown> =>
+  transport === "in-memory"
+    ? ManagedRuntime.make(
+      services(
+        Layer.mergeAll(AuthConfig.layerWith({ home: "/bench-home", file: acmeFile(ISSUER) }), TokenStore.layerMemory)
+          .pipe(Layer.provideMerge(FakeAuthServer.layerInMemory({ issuer: ISSUER })))
+      )
+    )
+    : ManagedRuntime.make(
+      Layer.unwrapScoped(
+        Effect.map(FakeAuthServer.make(), (server) =>
+          services(
+            Layer.mergeAll(
+              AuthConfig.layerWith({ home: "/bench-home", file: acmeFile(server.issuer) }),
+              TokenStore.layerMemory,
+              FetchHttpClient.layer
+            )
+          ).pipe(Layer.provideMerge(Layer.succeed(FakeAuthServer.FakeAuthServer, server))))
+      )
+    )
+
+/**
+ * `latencyMillis`: the token endpoint answers that much later (a real provider's latency);
+ * without it, the in-process server answers at once and the figure is all our own overhead.
+ */
+const storm = async (transport: Transport, latencyMillis?: number) => {
+  const fibers = 1000
+  const rounds = quick ? 4 : latencyMillis === undefined ? 15 : 7
+  const runtime = stormRuntime(transport)
+  const label = latencyMillis === undefined ? transport : `${transport}, token endpoint answering in ${latencyMillis} ms`
+  try {
+    /** An expired login whose refresh token the server honours, stored; then how many token requests so far. */
+    const expire = Effect.gen(function*() {
+      const server = yield* FakeAuthServer.FakeAuthServer
+      const issued = yield* server.issueTokens()
+      const store = yield* TokenStore.TokenStore
+      yield* store.set(login({ provider: "acme", accessToken: issued.access_token, refreshToken: issued.refresh_token, expiresAt: Date.now() - 1000 }))
+      if (latencyMillis !== undefined) {
+        yield* server.inject(FakeAuthServer.Fault.delay(`${latencyMillis} millis`), { grant: "refresh_token" })
+      }
+      const c = yield* server.counts
+      return c.refreshToken + c.authorizationCode + c.deviceCode + c.otherGrant
+    })
+    const tokenRequests = Effect.map(
+      Effect.flatMap(FakeAuthServer.FakeAuthServer, (s) => s.counts),
+      (c) => c.refreshToken + c.authorizationCode + c.deviceCode + c.otherGrant
+    )
+    const resolve = Effect.flatMap(CredentialResolver.CredentialResolver, (r) => r.resolve("acme"))
+    const all = Effect.all(Array.from({ length: fibers }, () => resolve), { concurrency: "unbounded" })
+    // Discovery happens once, before the first refresh: do it outside the timing.
+    await runtime.runPromise(Effect.zipRight(expire, resolve))
+    const singleCalls: Array<number> = []
+
+    const calls: Array<number> = []
+    const timed = (effect: Effect.Effect<unknown, unknown, any>, countInto?: Array<number>) => async () => {
+      const before = await runtime.runPromise(expire)
+      const t0 = now()
+      await runtime.runPromise(effect)
+      const elapsed = Number(now() - t0)
+      if (countInto !== undefined) countInto.push((await runtime.runPromise(tokenRequests)) - before)
+      return elapsed
+    }
+    const single = timed(resolve, singleCalls)
+    const many = timed(all, calls)
+    for (let i = 0; i < 2; i++) {
+      await single()
+      await many()
+    }
+    calls.length = 0
+    singleCalls.length = 0
+    const a: Array<number> = []
+    const b: Array<number> = []
+    for (let r = 0; r < rounds; r++) {
+      if (r % 2 === 0) {
+        a.push(await many())
+        b.push(await single())
+      } else {
+        b.push(await single())
+        a.push(await many())
+      }
+    }
+    const maxCalls = Math.max(...calls)
+    if (!singleCalls.every((c) => c === 1)) throw new Error(`a single resolve with refresh made ${singleCalls.join(", ")} token requests`)
+    emit({
+      name: `refresh storm (${label}): token-endpoint calls for ${fibers} concurrent resolves of an expired token`,
+      unit: "calls",
+      ours: maxCalls,
+      baseline: 1,
+      ratio: maxCalls,
+      orientation: "ours/base",
+      target: { op: "<=", value: 1 },
+      met: calls.every((c) => c === 1),
+      rounds,
+      perRound: calls
+    })
+    emitRatio(
+      `refresh storm (${label}): ${fibers} concurrent resolves / one resolve with refresh`,
+      "ns (wall)",
+      { ours: { median: median(a), samples: a }, base: { median: median(b), samples: b } },
+      { op: "<=", value: 2 },
+      "ours/base",
+      {
+        fibers,
+        // What each caller beyond the first adds: the part of the storm the refresh does not explain.
+        perExtraCallerNs: (median(a) - median(b)) / (fibers - 1),
+        ...(latencyMillis === undefined ? {} : { latencyMillis, informational: true })
+      }
+    )
+  } finally {
+    await runtime.dispose()
+  }
+}
+
+// ---------------------------------------------------------------------------------------
+// JwtVerifier
+
+const jwt = async () => {
+  const rounds = quick ? 6 : 20
+  const ops = quick ? 200 : 500
+  const program = Effect.gen(function*() {
+    const server = yield* FakeAuthServer.FakeAuthServer
+    const verifier = yield* JwtVerifier.JwtVerifier
+    const issued = yield* server.issueTokens()
+    if (issued.id_token === undefined) return yield* Effect.dieMessage("the fake issued no ID token")
+    const token = Redacted.make(issued.id_token)
+    const options: JwtVerifier.VerifyOptions = {
+      issuer: server.issuer,
+      jwksUri: server.endpoints.jwks,
+      clientId: server.clientId,
+      algorithms: ["RS256"]
+    }
+    // The same key, imported once, for bare jose.
+    const jwks = yield* server.jwks
+    const key = yield* Effect.promise(() => jose.importJWK(jwks.keys[0]!, "RS256"))
+    const joseOptions: jose.JWTVerifyOptions = {
+      algorithms: ["RS256"],
+      issuer: server.issuer,
+      audience: server.clientId,
+      clockTolerance: JwtVerifier.clockToleranceSeconds,
+      requiredClaims: ["iss", "sub", "aud", "exp", "iat"]
+    }
+    const ours = repeat(verifier.verify(token, options), ops)
+    const bare = repeat(
+      Effect.promise(() => jose.jwtVerify(issued.id_token!, key, { ...joseOptions, currentDate: new Date() })),
+      ops
+    )
+    // Where a difference comes from: jose over a local JWKS (as JwtVerifier uses it), no Effect.
+    const set = jose.createLocalJWKSet(jwks as jose.JSONWebKeySet)
+    const viaSet = repeat(
+      Effect.promise(() => jose.jwtVerify(issued.id_token!, set, { ...joseOptions, currentDate: new Date() })),
+      ops
+    )
+    return { ours, bare, viaSet }
+  })
+  const runtime = ManagedRuntime.make(
+    JwtVerifier.layer.pipe(Layer.provideMerge(FakeAuthServer.layerInMemory({ issuer: ISSUER })))
+  )
+  try {
+    const { bare, ours, viaSet } = await runtime.runPromise(program)
+    for (let i = 0; i < 3; i++) {
+      await runtime.runPromise(ours)
+      await runtime.runPromise(bare)
+    }
+    const r = await alternate(rounds, ops, () => runtime.runPromise(ours), () => runtime.runPromise(bare))
+    emitRatio("JwtVerifier.verify (cached JWKS) / jose.jwtVerify (same key)", "ns/op", r, { op: "<=", value: 1.2 }, "ours/base", {
+      ops
+    })
+    for (let i = 0; i < 2; i++) await runtime.runPromise(viaSet)
+    const keyLookup = await alternate(rounds, ops, () => runtime.runPromise(viaSet), () => runtime.runPromise(bare))
+    emitRatio("  of which: jose.jwtVerify over createLocalJWKSet / jose.jwtVerify (same key)", "ns/op", keyLookup, { op: "<=", value: 1.2 }, "ours/base", {
+      ops,
+      informational: true
+    })
+  } finally {
+    await runtime.dispose()
+  }
+}
+
+// ---------------------------------------------------------------------------------------
+
+const only = process.argv.slice(2)
+const parts: Record<string, () => Promise<void>> = {
+  resolve: hotPath,
+  storm: async () => {
+    await storm("in-memory")
+    await storm("loopback HTTP")
+    await storm("loopback HTTP", 200)
+  },
+  jwt
+}
+for (const [name, run] of Object.entries(parts)) {
+  if (only.length === 0 || only.includes(name)) await run()
+}
