@@ -92,16 +92,19 @@ const reveal = (body: Body): Record<string, string> => {
 }
 
 /**
- * POST to a token-like endpoint and return the JSON body of a 2xx answer. Secrets in the
- * body are revealed only into the request; nothing secret reaches an error.
+ * The one HTTP exchange with a token-like endpoint: POST `body` (secrets revealed only into
+ * the request), trace it, and map every failure to our errors; nothing secret reaches one.
+ * A 2xx answer gives its status and JSON body (if it had one). `timeout` bounds the whole
+ * exchange, so a provider that trickles its answer cannot hang a login or a logout.
  */
-export const postJson = (
+const exchange = (
   provider: ProviderConfig,
   endpoint: string,
   body: Body,
   format: "form" | "json",
-  timeout: Duration.DurationInput = Duration.seconds(30)
-): Effect.Effect<unknown, TokenEndpointError | NetworkError, HttpClient.HttpClient> =>
+  timeout: Duration.DurationInput,
+  traced: Body = body
+): Effect.Effect<{ readonly status: number; readonly json: Option.Option<unknown> }, TokenEndpointError | NetworkError, HttpClient.HttpClient> =>
   Effect.gen(function*() {
     const client = yield* HttpClient.HttpClient
     const plain = reveal(body)
@@ -112,22 +115,17 @@ export const postJson = (
     const network = (reason: string) => new NetworkError({ provider: provider.id, endpoint, reason })
     const started = yield* Clock.currentTimeMillis
     return yield* client.execute(request).pipe(
-      Effect.timeoutFail({ duration: timeout, onTimeout: () => network(`no answer within ${Duration.format(timeout)}`) }),
       Effect.catchTag("RequestError", (e) => Effect.fail(network(e.reason === "Transport" ? "connection failed" : e.reason))),
-      Effect.tapError((e) => trace(provider, endpoint, body, started, { failed: e.reason })),
+      Effect.tapError((e) => trace(provider, endpoint, traced, started, { failed: e.reason })),
       Effect.flatMap((response) =>
         Effect.gen(function*() {
           const json = yield* response.json.pipe(Effect.option)
-          const oauthError = response.status >= 400 && Option.isSome(json) ? parseOAuthError(json.value).error : undefined
-          yield* trace(provider, endpoint, body, started, {
+          const oauth = response.status >= 400 && Option.isSome(json) ? parseOAuthError(json.value) : {}
+          yield* trace(provider, endpoint, traced, started, {
             status: response.status,
-            ...(oauthError === undefined ? {} : { error: oauthError })
+            ...(oauth.error === undefined ? {} : { error: oauth.error })
           })
-          if (response.status >= 200 && response.status < 300) {
-            if (Option.isNone(json)) return yield* network(`HTTP ${response.status} with a body that is not JSON`)
-            return json.value
-          }
-          const oauth = Option.isSome(json) ? parseOAuthError(json.value) : {}
+          if (response.status >= 200 && response.status < 300) return { status: response.status, json }
           const retryAfter = retryAfterSeconds(response.headers["retry-after"])
           return yield* new TokenEndpointError({
             provider: provider.id,
@@ -139,9 +137,23 @@ export const postJson = (
         })
       ),
       Effect.catchTag("ResponseError", (e) => Effect.fail(network(`unreadable answer (${e.reason})`))),
-      Effect.scoped
+      Effect.scoped,
+      Effect.timeoutFail({ duration: timeout, onTimeout: () => network(`no answer within ${Duration.format(timeout)}`) })
     )
   })
+
+/** POST to a token-like endpoint and return the JSON body of a 2xx answer. */
+export const postJson = (
+  provider: ProviderConfig,
+  endpoint: string,
+  body: Body,
+  format: "form" | "json",
+  timeout: Duration.DurationInput = Duration.seconds(30)
+): Effect.Effect<unknown, TokenEndpointError | NetworkError, HttpClient.HttpClient> =>
+  Effect.flatMap(exchange(provider, endpoint, body, format, timeout), ({ json, status }) =>
+    Option.isSome(json)
+      ? Effect.succeed(json.value)
+      : Effect.fail(new NetworkError({ provider: provider.id, endpoint, reason: `HTTP ${status} with a body that is not JSON` })))
 
 /** Request tokens with a grant and decode the answer. */
 export const requestTokens = (
@@ -213,36 +225,4 @@ export const postRevocation = (
   format: "form" | "json",
   timeout: Duration.DurationInput = Duration.seconds(10)
 ): Effect.Effect<void, TokenEndpointError | NetworkError, HttpClient.HttpClient> =>
-  Effect.gen(function*() {
-    const client = yield* HttpClient.HttpClient
-    const plain = reveal(withClientAuth(provider, body))
-    const request = HttpClientRequest.post(endpoint).pipe(
-      HttpClientRequest.acceptJson,
-      format === "json" ? HttpClientRequest.bodyUnsafeJson(plain) : HttpClientRequest.bodyUrlParams(plain)
-    )
-    const network = (reason: string) => new NetworkError({ provider: provider.id, endpoint, reason })
-    const started = yield* Clock.currentTimeMillis
-    return yield* client.execute(request).pipe(
-      Effect.catchTag("RequestError", (e) => Effect.fail(network(e.reason === "Transport" ? "connection failed" : e.reason))),
-      Effect.tapError((e) => trace(provider, endpoint, body, started, { failed: e.reason })),
-      Effect.flatMap((response) =>
-        Effect.gen(function*() {
-          yield* trace(provider, endpoint, body, started, { status: response.status })
-          if (response.status >= 200 && response.status < 300) return
-          const json = yield* response.json.pipe(Effect.option)
-          const oauth = Option.isSome(json) ? parseOAuthError(json.value) : {}
-          const retryAfter = retryAfterSeconds(response.headers["retry-after"])
-          return yield* new TokenEndpointError({
-            provider: provider.id,
-            endpoint,
-            status: response.status,
-            ...oauth,
-            ...(retryAfter === undefined ? {} : { retryAfter })
-          })
-        })
-      ),
-      Effect.catchTag("ResponseError", (e) => Effect.fail(network(`unreadable answer (${e.reason})`))),
-      Effect.scoped,
-      Effect.timeoutFail({ duration: timeout, onTimeout: () => network(`no answer within ${Duration.format(timeout)}`) })
-    )
-  })
+  Effect.asVoid(exchange(provider, endpoint, withClientAuth(provider, body), format, timeout, body))
