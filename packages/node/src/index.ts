@@ -9,5 +9,7 @@ export * as NodeCodexStore from "./NodeCodexStore.js"
 export * as NodeCallbackServer from "./NodeCallbackServer.js"
 /** Opening the browser, or saying why not. */
 export * as NodeBrowserLauncher from "./NodeBrowserLauncher.js"
+/** Private, durable file writes (temp + fsync + rename, 0600): the one implementation. */
+export * as NodeFiles from "./NodeFiles.js"
 /** Everything wired for a Node program. */
 export * as NodeAuth from "./NodeAuth.js"

@@ -8,9 +8,9 @@
  */
 import { AuthConfig, ConfigInvalid, CredentialResolver, NotLoggedIn, TokenStore } from "@agent-auth/core"
 import type { Domain, Provider } from "@agent-auth/core"
+import { NodeFiles } from "@agent-auth/node"
 import { Effect, Either } from "effect"
 import * as fs from "node:fs/promises"
-import * as path from "node:path"
 
 const notLoggedIn = (p: Provider.ProviderConfig) =>
   new NotLoggedIn({ provider: p.id, envVars: p.takesApiKey ? p.apiKeyEnv : [], canLogin: p.canLogin })
@@ -48,7 +48,7 @@ export const recordedDefault = (p: Provider.ProviderConfig) =>
 /**
  * Records `account` as the provider's default in config.json, keeping every other field as
  * written. Whole-file replacement (temp file, fsync, rename), so a reader never sees half a
- * file; a new file is 0600 (config.json may hold API keys), an existing one keeps its mode.
+ * file; it is written 0600 (config.json may hold API keys).
  */
 export const setDefaultAccount = (provider: string, account: string) =>
   Effect.gen(function*() {
@@ -67,28 +67,5 @@ export const setDefaultAccount = (provider: string, account: string) =>
     // What we write must load: the same decoder as at start-up.
     const checked = AuthConfig.parseConfigFile(next, file)
     if (Either.isLeft(checked)) return yield* checked.left
-    yield* Effect.tryPromise({
-      try: () => writeReplacing(file, next),
-      catch: (e) => fail(`could not write it (${(e as Error).message})`)
-    })
+    yield* NodeFiles.writeText(file, next).pipe(Effect.mapError((e) => fail(`could not write it (${e.message})`)))
   })
-
-const writeReplacing = async (file: string, text: string): Promise<void> => {
-  await fs.mkdir(path.dirname(file), { recursive: true, mode: 0o700 })
-  const mode = await fs.stat(file).then((st) => st.mode & 0o777, () => 0o600)
-  const temp = `${file}.${process.pid}.${Date.now()}.tmp`
-  const handle = await fs.open(temp, "wx", mode)
-  try {
-    await handle.writeFile(text, "utf8")
-    await handle.chmod(mode)
-    await handle.sync()
-  } finally {
-    await handle.close()
-  }
-  try {
-    await fs.rename(temp, file)
-  } catch (e) {
-    await fs.rm(temp, { force: true })
-    throw e
-  }
-}

@@ -10,6 +10,8 @@
  */
 import { AuthConfig, BrowserLauncher, Provider, ProviderRegistry, TokenStore } from "@agent-auth/core"
 import type { FakeAuthServer } from "@agent-auth/testing"
+import * as NodeFileSystem from "@effect/platform-node/NodeFileSystem"
+import { NodeFiles } from "@agent-auth/node"
 import { Effect, Layer, Option } from "effect"
 import * as fs from "node:fs/promises"
 import * as path from "node:path"
@@ -73,24 +75,6 @@ export const demoServerNeed = (argv: ReadonlyArray<string>): "yes" | "if-stored"
 // ---------------------------------------------------------------------------------------
 // The state file
 
-/** Written whole: temp file (0600) in the same folder, fsync, rename; a reader never sees half a file. */
-const writeAtomically = async (file: string, text: string): Promise<void> => {
-  await fs.mkdir(path.dirname(file), { recursive: true, mode: 0o700 })
-  const temp = `${file}.${process.pid}.${Date.now()}.tmp`
-  const handle = await fs.open(temp, "wx", 0o600)
-  try {
-    await handle.writeFile(text, "utf8")
-    await handle.sync()
-  } finally {
-    await handle.close()
-  }
-  try {
-    await fs.rename(temp, file)
-  } catch (e) {
-    await fs.rm(temp, { force: true })
-    throw e
-  }
-}
 
 /** The saved state: None when there is none; an unparsable file is set aside (and reported) rather than lost. */
 const readState = (file: string): Effect.Effect<Option.Option<unknown>> =>
@@ -164,8 +148,9 @@ export const demoServer = (
       const file = path.join(config.home, STATE_FILE)
       const saved = yield* readState(file)
       const persist = (snapshot: unknown) =>
-        Effect.tryPromise(() => writeAtomically(file, JSON.stringify(snapshot))).pipe(
-          Effect.catchAll((e) => Effect.logWarning(`Could not save the demo server's state to ${file}: ${describe(e.error)}`))
+        NodeFiles.writeText(file, JSON.stringify(snapshot)).pipe(
+          Effect.provide(NodeFileSystem.layer),
+          Effect.catchAll((e) => Effect.logWarning(`Could not save the demo server's state to ${file}: ${e.message}`))
         )
       // Loaded only here: the server (and its HTTP stack) costs start-up time every other command need not pay.
       const Fake: typeof FakeAuthServer = yield* Effect.promise(() => import("@agent-auth/testing")).pipe(

@@ -24,33 +24,25 @@ const fromErrno = (path: string, target: string, syscall: string) => (cause: unk
     : new StoreError({ path, reason: `${syscall} ${target}: ${code ?? String(cause)}` })
 }
 
-/** `lstat` with exact (bigint) inode and nanosecond mtime; None when nothing is there. `path` names the store in errors. */
-export const lstat = (target: string, path: string = target): Effect.Effect<Option.Option<BigIntStats>, StoreError | StorePermissions> =>
+const statWith = (call: "lstat" | "stat") =>
+(target: string, path: string = target): Effect.Effect<Option.Option<BigIntStats>, StoreError | StorePermissions> =>
   Effect.tryPromise({
-    try: () => fsp.lstat(target, { bigint: true }),
+    try: () => fsp[call](target, { bigint: true }),
     catch: (e) => e
   }).pipe(
     Effect.map(Option.some),
     Effect.catchAll((e) =>
       (e as NodeJS.ErrnoException).code === "ENOENT" || (e as NodeJS.ErrnoException).code === "ENOTDIR"
         ? Effect.succeed(Option.none<BigIntStats>())
-        : Effect.fail(fromErrno(path, target, "lstat")(e))
+        : Effect.fail(fromErrno(path, target, call)(e))
     )
   )
 
+/** `lstat` with exact (bigint) inode and nanosecond mtime; None when nothing is there. `path` names the store in errors. */
+export const lstat = statWith("lstat")
+
 /** `stat` following links (for folders, which may legitimately be links). */
-export const stat = (target: string, path: string = target): Effect.Effect<Option.Option<BigIntStats>, StoreError | StorePermissions> =>
-  Effect.tryPromise({
-    try: () => fsp.stat(target, { bigint: true }),
-    catch: (e) => e
-  }).pipe(
-    Effect.map(Option.some),
-    Effect.catchAll((e) =>
-      (e as NodeJS.ErrnoException).code === "ENOENT" || (e as NodeJS.ErrnoException).code === "ENOTDIR"
-        ? Effect.succeed(Option.none<BigIntStats>())
-        : Effect.fail(fromErrno(path, target, "stat")(e))
-    )
-  )
+export const stat = statWith("stat")
 
 /** The permission bits of a mode. */
 export const permissions = (mode: bigint | number): number => Number(mode) & 0o777
