@@ -247,7 +247,7 @@ export const make = (
 
     const bearer = (provider: ProviderConfig, login: OAuthCredential, force: boolean) =>
       Effect.map(
-        refresher.fresh({ provider: provider.id, account: login.account }, { force }),
+        refresher.fresh({ provider: provider.id, account: login.account }, { force, current: login }),
         (fresh) => {
           let credential = bearerCache.get(fresh)
           if (credential === undefined) {

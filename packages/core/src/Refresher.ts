@@ -44,6 +44,11 @@ export interface FreshOptions {
   readonly minValidity?: Duration.DurationInput | undefined
   /** Refresh even if the token looks valid (after a 401 from the model API). */
   readonly force?: boolean | undefined
+  /**
+   * The login as the caller just read it from the store (the resolver does): used instead
+   * of a second store read. A refresh still re-reads under the store's lock.
+   */
+  readonly current?: OAuthCredential | undefined
 }
 
 export interface RefresherShape {
@@ -251,11 +256,9 @@ export const make = (
     const fresh = (key: CredentialKey, options: FreshOptions = {}): Effect.Effect<OAuthCredential, AuthError> => {
       const minMillis = options.minValidity === undefined ? skewMillis : Duration.toMillis(Duration.decode(options.minValidity))
       const force = options.force === true
-      // The hot path is one store read and one clock read.
-      const go: Effect.Effect<OAuthCredential, AuthError> = Effect.flatMap(store.get(key), (stored) => {
-        if (Option.isNone(stored) || stored.value._tag !== "OAuthCredential") return fail(key.provider)
-        const login = stored.value
-        return Effect.flatMap(Clock.currentTimeMillis, (now) =>
+      // The hot path is one store read (none when the caller just read it) and one clock read.
+      const decide = (login: OAuthCredential): Effect.Effect<OAuthCredential, AuthError> =>
+        Effect.flatMap(Clock.currentTimeMillis, (now) =>
           !force && isFresh(login, now, minMillis)
             ? Effect.succeed(login)
             : Effect.zipRight(
@@ -277,8 +280,12 @@ export const make = (
                 go
               )
             ))
-      })
-      return go
+      const go: Effect.Effect<OAuthCredential, AuthError> = Effect.flatMap(store.get(key), (stored) =>
+        Option.isSome(stored) && stored.value._tag === "OAuthCredential" ? decide(stored.value) : fail(key.provider))
+      const current = options.current
+      return current !== undefined && current.provider === key.provider && current.account === key.account
+        ? decide(current)
+        : go
     }
 
     return Refresher.of({ fresh })
