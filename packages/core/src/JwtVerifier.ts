@@ -5,8 +5,17 @@
  * `exp`, `nbf`, `iat` and `nonce` are checked against Effect's `Clock`, with a 30 s tolerance.
  */
 import type { HttpClient } from "@effect/platform"
-import { Clock, Context, Duration, Effect, Layer, Option, Redacted, type Scope } from "effect"
-import { decodeJwt, decodeProtectedHeader, errors, jwtVerify, type JWTPayload, type JWTVerifyOptions } from "jose"
+import { Clock, Context, Duration, Effect, FiberRef, Layer, LogLevel, Option, Redacted, type Scope } from "effect"
+import {
+  type CryptoKey,
+  decodeJwt,
+  decodeProtectedHeader,
+  errors,
+  jwtVerify,
+  type JWTPayload,
+  type JWTVerifyGetKey,
+  type JWTVerifyOptions
+} from "jose"
 import { JwtInvalid } from "./Errors.js"
 import * as Jwks from "./internal/jwks.js"
 
@@ -70,14 +79,15 @@ const algorithmsFor = (options: VerifyOptions): ReadonlyArray<string> =>
   options.algorithms === undefined ? allowedAlgorithms : allowedAlgorithms.filter((alg) => options.algorithms!.includes(alg))
 
 /** The protected header, read before any key is looked up (the `alg` check comes first). */
-const readHeader = (jwt: string): Effect.Effect<Record<string, unknown>, JwtInvalid> => {
+const readHeader = (jwt: string): Record<string, unknown> | JwtInvalid => {
   if (jwt.split(".").length !== 3) {
-    return Effect.fail(invalid("format", "the token is not a compact JWS (three dot-separated parts)"))
+    return invalid("format", "the token is not a compact JWS (three dot-separated parts)")
   }
-  return Effect.try({
-    try: () => decodeProtectedHeader(jwt) as Record<string, unknown>,
-    catch: () => invalid("format", "the token's header is not base64url-encoded JSON")
-  })
+  try {
+    return decodeProtectedHeader(jwt) as Record<string, unknown>
+  } catch {
+    return invalid("format", "the token's header is not base64url-encoded JSON")
+  }
 }
 
 /** jose's failure, or the sign that no key in the set fits the header. */
@@ -90,9 +100,9 @@ type Attempt =
  * `jwtVerify` over a local set. When several keys fit a header without `kid`, jose hands them
  * over as an async iterator: the first one whose signature verifies decides.
  */
-const attempt = async (jwt: string, set: Jwks.KeySet, options: JWTVerifyOptions): Promise<Attempt> => {
+const attempt = async (jwt: string, key: CryptoKey | JWTVerifyGetKey, options: JWTVerifyOptions): Promise<Attempt> => {
   try {
-    return { _tag: "Verified", payload: (await jwtVerify(jwt, set.resolve, options)).payload }
+    return { _tag: "Verified", payload: (await jwtVerify(jwt, key, options)).payload }
   } catch (error) {
     if (error instanceof errors.JWKSNoMatchingKey) return { _tag: "NoKey" }
     if (!(error instanceof errors.JWKSMultipleMatchingKeys)) return { _tag: "Failed", error }
@@ -168,70 +178,95 @@ const checkClaims = (payload: JWTPayload, options: VerifyOptions, nowSeconds: nu
   return Effect.succeed(payload as VerifiedClaims)
 }
 
+const requiredClaims: ReadonlyArray<string> = ["iss", "sub", "aud", "exp", "iat"]
+
 /** A verifier whose JWKS fetches run in the given scope (a layer's). */
 export const make: Effect.Effect<JwtVerifierShape, never, HttpClient.HttpClient | Scope.Scope> = Effect.gen(function*() {
   const cache = yield* Jwks.make({ cooldown: jwksRefetchCooldown, timeout: jwksTimeout })
 
+  // One fiber step reads the clock and the log level; the rest is plain code around one promise.
   const verify = (token: Redacted.Redacted<string>, options: VerifyOptions): Effect.Effect<VerifiedClaims, JwtInvalid> =>
-    check(token, options).pipe(
-      // The trace names the rules, never the token or its claims.
-      Effect.tapBoth({
-        onSuccess: () =>
-          Effect.logDebug("ID token accepted").pipe(
-            Effect.annotateLogs({
-              issuer: options.issuer,
-              jwks_uri: options.jwksUri,
-              rules: `alg,signature,iss,aud,azp,exp,nbf,iat,sub${options.nonce === undefined ? "" : ",nonce"}`
-            })
-          ),
-        onFailure: (e) =>
-          Effect.logDebug("ID token refused").pipe(
-            Effect.annotateLogs({ issuer: options.issuer, jwks_uri: options.jwksUri, rule: e.rule })
-          )
-      })
-    )
+    Effect.withFiberRuntime((fiber) => {
+      const now = Context.get(fiber.currentDefaultServices, Clock.Clock).unsafeCurrentTimeMillis()
+      const checked = check(Redacted.value(token), options, now)
+      // The trace's annotations cost more than the rest of our part of a verification: build
+      // them only when a debug line can be written at all.
+      return LogLevel.greaterThan(fiber.getFiberRef(FiberRef.currentMinimumLogLevel), LogLevel.Debug)
+        ? checked
+        : trace(checked, options)
+    })
 
-  const check = (token: Redacted.Redacted<string>, options: VerifyOptions): Effect.Effect<VerifiedClaims, JwtInvalid> =>
-    Effect.gen(function*() {
-      const jwt = Redacted.value(token)
-      const header = yield* readHeader(jwt)
-      const algorithms = algorithmsFor(options)
-      if (typeof header.alg !== "string" || !algorithms.includes(header.alg)) {
-        return yield* invalid("alg", `the algorithm ${show(header.alg)} is not among those accepted (${algorithms.join(", ") || "none in common with the issuer's"})`)
-      }
-      const now = yield* Clock.currentTimeMillis
-      const joseOptions: JWTVerifyOptions = {
-        algorithms: [...algorithms],
-        issuer: options.issuer,
-        audience: options.clientId,
-        clockTolerance: clockToleranceSeconds,
-        currentDate: new Date(now),
-        requiredClaims: ["iss", "sub", "aud", "exp", "iat"]
-      }
-      const run = (set: Jwks.KeySet) =>
-        Effect.tryPromise({ try: () => attempt(jwt, set, joseOptions), catch: (error) => fromJose(error, options) })
-
-      const first = yield* cache.get(options.jwksUri)
-      let result = yield* run(first)
-      if (result._tag === "NoKey") {
-        // An unknown kid may mean the issuer rotated its keys: look again, at most once per cool-down.
-        const refreshed = yield* cache.refresh(options.jwksUri, first)
-        yield* Effect.logDebug("no key for the token's kid; JWKS looked up again").pipe(
-          Effect.annotateLogs({ jwks_uri: options.jwksUri, refetched: Option.isSome(refreshed) ? "yes" : "no (cool-down)" })
+  // The trace names the rules, never the token or its claims.
+  const trace = (checked: Effect.Effect<VerifiedClaims, JwtInvalid>, options: VerifyOptions) =>
+    Effect.tapBoth(checked, {
+      onSuccess: () =>
+        Effect.logDebug("ID token accepted").pipe(
+          Effect.annotateLogs({
+            issuer: options.issuer,
+            jwks_uri: options.jwksUri,
+            rules: `alg,signature,iss,aud,azp,exp,nbf,iat,sub${options.nonce === undefined ? "" : ",nonce"}`
+          })
+        ),
+      onFailure: (e) =>
+        Effect.logDebug("ID token refused").pipe(
+          Effect.annotateLogs({ issuer: options.issuer, jwks_uri: options.jwksUri, rule: e.rule })
         )
-        if (Option.isSome(refreshed)) result = yield* run(refreshed.value)
-      }
+    })
+
+  /** Every rule, with `now` (Clock millis) read once for the whole token. */
+  const check = (jwt: string, options: VerifyOptions, now: number): Effect.Effect<VerifiedClaims, JwtInvalid> => {
+    const header = readHeader(jwt)
+    if (header instanceof JwtInvalid) return Effect.fail(header)
+    const algorithms = algorithmsFor(options)
+    const alg = header.alg
+    if (typeof alg !== "string" || !algorithms.includes(alg)) {
+      return Effect.fail(
+        invalid("alg", `the algorithm ${show(alg)} is not among those accepted (${algorithms.join(", ") || "none in common with the issuer's"})`)
+      )
+    }
+    const joseOptions: JWTVerifyOptions = {
+      algorithms: [...algorithms],
+      issuer: options.issuer,
+      audience: options.clientId,
+      clockTolerance: clockToleranceSeconds,
+      currentDate: new Date(now),
+      requiredClaims: [...requiredClaims]
+    }
+    const run = (set: Jwks.KeySet) =>
+      Effect.tryPromise({
+        try: () => attempt(jwt, set.keyFor(alg, header.kid), joseOptions),
+        catch: (error) => fromJose(error, options)
+      })
+
+    const settle = (result: Attempt): Effect.Effect<VerifiedClaims, JwtInvalid> => {
       switch (result._tag) {
         case "NoKey": {
           const kid = header.kid === undefined ? "no kid" : `kid ${show(header.kid)}`
-          return yield* invalid("kid", `no key in the JWKS at ${options.jwksUri} matches ${kid} and alg ${header.alg}`)
+          return Effect.fail(invalid("kid", `no key in the JWKS at ${options.jwksUri} matches ${kid} and alg ${alg}`))
         }
         case "Failed":
-          return yield* fromJose(result.error, options)
+          return Effect.fail(fromJose(result.error, options))
         case "Verified":
-          return yield* checkClaims(result.payload, options, Math.floor(now / 1000))
+          return checkClaims(result.payload, options, Math.floor(now / 1000))
       }
-    })
+    }
+
+    // An unknown kid may mean the issuer rotated its keys: look again, at most once per cool-down.
+    const lookAgain = (stale: Jwks.KeySet) =>
+      Effect.gen(function*() {
+        const refreshed = yield* cache.refresh(options.jwksUri, stale)
+        yield* Effect.logDebug("no key for the token's kid; JWKS looked up again").pipe(
+          Effect.annotateLogs({ jwks_uri: options.jwksUri, refetched: Option.isSome(refreshed) ? "yes" : "no (cool-down)" })
+        )
+        return Option.isSome(refreshed) ? yield* run(refreshed.value) : ({ _tag: "NoKey" } as const)
+      })
+
+    const withSet = (set: Jwks.KeySet) =>
+      Effect.flatMap(run(set), (result) => result._tag === "NoKey" ? Effect.flatMap(lookAgain(set), settle) : settle(result))
+
+    const set = cache.cached(options.jwksUri)
+    return set !== undefined ? withSet(set) : Effect.flatMap(cache.get(options.jwksUri), withSet)
+  }
 
   return { verify }
 })

@@ -1,6 +1,6 @@
 import { HttpClient, HttpClientResponse } from "@effect/platform"
 import { describe, expect, it } from "@effect/vitest"
-import { Context, Duration, Effect, Fiber, Layer, Option, Redacted, Ref, TestClock } from "effect"
+import { Context, Duration, Effect, Fiber, HashMap, Layer, Logger, LogLevel, Option, Redacted, Ref, TestClock } from "effect"
 import { exportJWK, exportSPKI, generateKeyPair, type JWK, type JWTPayload, SignJWT, UnsecuredJWT } from "jose"
 import type { JwtInvalid } from "../src/Errors.js"
 import * as JwtVerifier from "../src/JwtVerifier.js"
@@ -357,6 +357,33 @@ describe("JwtVerifier", () => {
         expect(yield* fetches).toBe(2)
       }))
   })
+
+  it.scoped("traces acceptance and refusal when debug logs are on, naming rules and never the token", () =>
+    Effect.gen(function*() {
+      const { verify } = yield* setup(jwks(jwkA))
+      const lines: Array<string> = []
+      const capture = Logger.make(({ annotations, logLevel, message }) => {
+        const notes = HashMap.toEntries(annotations).map(([k, v]) => `${k}=${String(v)}`).sort().join(" ")
+        lines.push(`${logLevel.label} ${Array.isArray(message) ? message.join(" ") : String(message)} ${notes}`)
+      })
+      const at = (level: LogLevel.LogLevel) => <A, E>(effect: Effect.Effect<A, E>) =>
+        effect.pipe(Logger.withMinimumLogLevel(level), Effect.provide(Logger.add(capture)))
+      const token = yield* sign()
+      const forged = yield* sign(claims({ aud: "someone-else" }))
+      // At the usual level the verifier builds no trace at all.
+      yield* at(LogLevel.Info)(verify(token))
+      yield* at(LogLevel.Info)(Effect.flip(verify(forged)))
+      expect(lines).toEqual([])
+      yield* at(LogLevel.Debug)(verify(token))
+      yield* at(LogLevel.Debug)(Effect.flip(verify(forged)))
+      expect(lines).toEqual([
+        `DEBUG ID token accepted issuer=${ISSUER} jwks_uri=${JWKS_URI} rules=alg,signature,iss,aud,azp,exp,nbf,iat,sub,nonce`,
+        `DEBUG ID token refused issuer=${ISSUER} jwks_uri=${JWKS_URI} rule=aud`
+      ])
+      for (const part of [...token.split("."), ...forged.split(".")]) {
+        for (const line of lines) expect(line).not.toContain(part)
+      }
+    }))
 
   describe("unverifiedClaims", () => {
     it("decodes any payload without checking it, and None for garbage", async () => {

@@ -6,8 +6,8 @@
  * last fetch, so tokens with made-up `kid`s cannot make us hammer the issuer.
  */
 import { HttpClient, HttpClientRequest } from "@effect/platform"
-import { Clock, Deferred, Duration, Effect, Exit, Option, Ref, Schema, type Scope } from "effect"
-import { createLocalJWKSet, type JSONWebKeySet, type LocalJWKSet } from "jose"
+import { Clock, Deferred, Duration, Effect, Exit, Option, Schema, type Scope } from "effect"
+import { createLocalJWKSet, type CryptoKey, type JSONWebKeySet, type JWTVerifyGetKey, type LocalJWKSet } from "jose"
 import { JwtInvalid } from "../Errors.js"
 
 /** One JWK: only the members we select on are typed; jose reads the rest. */
@@ -26,11 +26,48 @@ export const Jwks = Schema.Struct({ keys: Schema.Array(Jwk) })
 
 /** A decoded set, ready for jose. `version` tells a set from the one that replaced it. */
 export interface KeySet {
+  /** jose's key selection over the set (kty, kid, alg, use, key_ops, crv). */
   readonly resolve: LocalJWKSet
+  /**
+   * The key for a header's `alg` and `kid`: the imported key jose selected for them before, or
+   * else a resolver that selects through `resolve` and remembers a single match.
+   */
+  readonly keyFor: (alg: string, kid: unknown) => CryptoKey | JWTVerifyGetKey
   readonly version: number
 }
 
+/** Bounds the selections remembered per set (each is a key of the set under one `alg`). */
+const maxSelections = 64
+
+/**
+ * jose selects a key of a compact JWS from its `alg` and `kid` alone, so within one set a
+ * selection never changes: remembering it spares every later token jose's lookup (a filter
+ * over the set and an await on its import cache). Only single matches are remembered (several keep the try-each path), and only keys
+ * of this set, so a made-up `kid` cannot grow the memory.
+ */
+export const makeKeySet = (resolve: LocalJWKSet, version: number): KeySet => {
+  const selected = new Map<string, CryptoKey>()
+  const selection = (alg: unknown, kid: unknown): string | undefined =>
+    typeof alg !== "string" ? undefined : kid === undefined ? alg : typeof kid === "string" ? `${alg} ${kid}` : undefined
+  const remembering: JWTVerifyGetKey = async (header, token) => {
+    const key = await resolve(header, token)
+    const id = selection(header.alg, header.kid)
+    if (id !== undefined && selected.size < maxSelections) selected.set(id, key)
+    return key
+  }
+  return {
+    resolve,
+    version,
+    keyFor: (alg, kid) => {
+      const id = selection(alg, kid)
+      return (id === undefined ? undefined : selected.get(id)) ?? remembering
+    }
+  }
+}
+
 export interface JwksCache {
+  /** The cached set for `uri` when there is one and no fetch of it is under way (no fetch, no wait). */
+  readonly cached: (uri: string) => KeySet | undefined
   /** The cached set for `uri`, fetched when there is none yet. */
   readonly get: (uri: string) => Effect.Effect<KeySet, JwtInvalid>
   /**
@@ -104,24 +141,30 @@ export const make = (options: JwksCacheOptions): Effect.Effect<JwksCache, never,
   Effect.gen(function*() {
     const client = yield* HttpClient.HttpClient
     const scope = yield* Effect.scope
-    const entries = yield* Ref.make(new Map<string, Entry>())
+    // Read and written only inside synchronous steps (JavaScript runs one at a time), so every
+    // read-decide-write below is atomic, as with a Ref, and a cache hit can be read without one.
+    const entries = new Map<string, Entry>()
     const cooldownMillis = Duration.toMillis(options.cooldown)
+
+    const cached = (uri: string): KeySet | undefined => {
+      const hit = entries.get(uri)
+      return hit !== undefined && Option.isNone(hit.pending) && Option.isSome(hit.current) ? hit.current.value : undefined
+    }
 
     // Runs in the cache's scope; completes `deferred` however the fetch ends, interruption included.
     const runFetch = (uri: string, deferred: Deferred.Deferred<KeySet, JwtInvalid>) =>
       Effect.uninterruptibleMask((restore) =>
         Effect.gen(function*() {
           const exit = yield* Effect.exit(restore(fetchJwks(client, uri, options.timeout)))
-          const result = yield* Ref.modify(entries, (map): readonly [Exit.Exit<KeySet, JwtInvalid>, Map<string, Entry>] => {
-            const entry = map.get(uri) ?? emptyEntry
+          const result = yield* Effect.sync((): Exit.Exit<KeySet, JwtInvalid> => {
+            const entry = entries.get(uri) ?? emptyEntry
             if (Exit.isFailure(exit)) {
-              return [Exit.failCause(exit.cause), new Map(map).set(uri, { ...entry, pending: Option.none() })]
+              entries.set(uri, { ...entry, pending: Option.none() })
+              return Exit.failCause(exit.cause)
             }
-            const set: KeySet = { resolve: exit.value, version: entry.versions + 1 }
-            return [
-              Exit.succeed(set),
-              new Map(map).set(uri, { ...entry, current: Option.some(set), pending: Option.none(), versions: set.version })
-            ]
+            const set = makeKeySet(exit.value, entry.versions + 1)
+            entries.set(uri, { ...entry, current: Option.some(set), pending: Option.none(), versions: set.version })
+            return Exit.succeed(set)
           })
           yield* Deferred.done(deferred, result)
         })
@@ -129,23 +172,19 @@ export const make = (options: JwksCacheOptions): Effect.Effect<JwksCache, never,
 
     const load = (uri: string, stale: Option.Option<KeySet>): Effect.Effect<Option.Option<KeySet>, JwtInvalid> =>
       Effect.gen(function*() {
-        // The common case, a cached set and no refetch wanted, allocates nothing.
-        if (Option.isNone(stale)) {
-          const hit = (yield* Ref.get(entries)).get(uri)
-          if (hit !== undefined && Option.isNone(hit.pending) && Option.isSome(hit.current)) return hit.current
-        }
         const now = yield* Clock.currentTimeMillis
         const mine = yield* Deferred.make<KeySet, JwtInvalid>()
-        const plan = yield* Ref.modify(entries, (map): readonly [Plan, Map<string, Entry>] => {
-          const entry = map.get(uri) ?? emptyEntry
-          if (Option.isSome(entry.pending)) return [{ _tag: "Await", deferred: entry.pending.value }, map]
+        const plan = yield* Effect.sync((): Plan => {
+          const entry = entries.get(uri) ?? emptyEntry
+          if (Option.isSome(entry.pending)) return { _tag: "Await", deferred: entry.pending.value }
           if (Option.isSome(entry.current)) {
             const current = entry.current.value
-            if (Option.isNone(stale) || current.version !== stale.value.version) return [{ _tag: "Use", set: current }, map]
-            if (now - entry.fetchedAt < cooldownMillis) return [{ _tag: "Cooldown" }, map]
+            if (Option.isNone(stale) || current.version !== stale.value.version) return { _tag: "Use", set: current }
+            if (now - entry.fetchedAt < cooldownMillis) return { _tag: "Cooldown" }
           }
           // Nothing cached yet (or the last fetch failed), or a stale set past its cool-down.
-          return [{ _tag: "Fetch" }, new Map(map).set(uri, { ...entry, pending: Option.some(mine), fetchedAt: now })]
+          entries.set(uri, { ...entry, pending: Option.some(mine), fetchedAt: now })
+          return { _tag: "Fetch" }
         })
         switch (plan._tag) {
           case "Use":
@@ -161,14 +200,20 @@ export const make = (options: JwksCacheOptions): Effect.Effect<JwksCache, never,
       })
 
     return {
+      cached,
       get: (uri) =>
-        load(uri, Option.none()).pipe(
-          // `load` without a stale set never answers None; keep the type honest all the same.
-          Effect.flatMap(Option.match({
-            onNone: () => Effect.fail(new JwtInvalid({ rule: "jwks", detail: `no JWKS is available for ${uri}` })),
-            onSome: Effect.succeed
-          }))
-        ),
+        Effect.suspend(() => {
+          // The common case: a cached set and no fetch under way.
+          const hit = cached(uri)
+          if (hit !== undefined) return Effect.succeed(hit)
+          return load(uri, Option.none()).pipe(
+            // `load` without a stale set never answers None; keep the type honest all the same.
+            Effect.flatMap(Option.match({
+              onNone: () => Effect.fail(new JwtInvalid({ rule: "jwks", detail: `no JWKS is available for ${uri}` })),
+              onSome: Effect.succeed
+            }))
+          )
+        }),
       refresh: (uri, stale) => load(uri, Option.some(stale))
     }
   })
