@@ -55,7 +55,7 @@ function nproc() {
 /** Runs the in-process bench for some parts; each JSON line it prints is a figure. */
 const hot = (parts) =>
   new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [path.join(here, "dist/hot.mjs"), ...parts], {
+    const child = spawn(process.execPath, ["--expose-gc", path.join(here, "dist/hot.mjs"), ...parts], {
       stdio: ["ignore", "pipe", "inherit"],
       env: { ...process.env, NODE_ENV: "production" }
     })

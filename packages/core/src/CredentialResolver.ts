@@ -18,12 +18,30 @@
  * and `available` asks it, offline, which providers can give a credential right now (what
  * a runtime's model selector asks before choosing a model).
  */
-import { Clock, Config, Context, Effect, Either, Layer, LogLevel, Option, Redacted } from "effect"
+import {
+  Clock,
+  Config,
+  ConfigProvider,
+  Context,
+  Duration,
+  Effect,
+  Effectable,
+  Either,
+  Exit,
+  Fiber,
+  FiberRef,
+  Layer,
+  LogLevel,
+  Option,
+  Redacted
+} from "effect"
+import { YieldWrap } from "effect/Utils"
 import { AuthConfig, type AuthConfigShape } from "./AuthConfig.js"
 import type { ApiKeyCredential, Credential, CredentialSource, OAuthCredential, StoredCredential } from "./Domain.js"
 import type { AuthError } from "./Errors.js"
 import { ConfigInvalid } from "./Errors.js"
 import { apiKeyCredential, bearerCredential, notLoggedIn } from "./internal/credentialHeaders.js"
+import * as SingleFlight from "./internal/singleFlight.js"
 import type { CredentialMode, ProviderConfig } from "./Provider.js"
 import { ProviderRegistry } from "./ProviderRegistry.js"
 import { Refresher } from "./Refresher.js"
@@ -129,7 +147,19 @@ export const configuredAccount = (config: AuthConfigShape): ChooseAccount => (pr
 export interface MakeOptions {
   /** Default: `configuredAccount` (config.json `defaults`). */
   readonly chooseAccount?: ChooseAccount | undefined
+  /**
+   * How long an answer of `resolve` is reused without reading its sources again (default
+   * 1 second; zero: never). What this process can see ends the reuse at once: a write
+   * through the same `TokenStore` (`TokenStore.revision`), the access token reaching its
+   * refresh time, another `ConfigProvider` or `Clock`, debug logging (every call is then
+   * traced). What only the outside world changes (a login or logout by another process, an
+   * environment variable the runtime sets while running) is seen within this long.
+   */
+  readonly revalidateAfter?: Duration.DurationInput | undefined
 }
+
+/** Default of `MakeOptions.revalidateAfter`. */
+export const defaultRevalidateAfter: Duration.Duration = Duration.seconds(1)
 
 /** Usable without a new sign-in (see `SourceBase.usable`). */
 export const loginUsable = (login: OAuthCredential, nowMillis: number): boolean => {
@@ -245,16 +275,26 @@ export const make = (
       }
     }
 
+    const skewMillis = Duration.toMillis(config.refreshSkew)
+
+    /** A credential, and until when time alone leaves it valid (a login's refresh time; never for a key). */
+    interface Found {
+      readonly credential: Credential
+      readonly until: number
+    }
+
     const bearer = (provider: ProviderConfig, login: OAuthCredential, force: boolean) =>
       Effect.map(
         refresher.fresh({ provider: provider.id, account: login.account }, { force, current: login }),
-        (fresh) => {
+        (fresh): Found => {
           let credential = bearerCache.get(fresh)
           if (credential === undefined) {
             credential = bearerCredential(provider, fresh, store.location)
             bearerCache.set(fresh, credential)
           }
-          return credential
+          const expiresAt = fresh.tokens.expiresAt
+          // The Refresher's boundary: fresh while expiresAt − now > skew.
+          return { credential, until: expiresAt === undefined ? Infinity : expiresAt.epochMillis - skewMillis }
         }
       )
 
@@ -274,20 +314,21 @@ export const make = (
         LogLevel.Debug
       )
 
-    const resolve = (id: string, opts: ResolveOptions = {}): Effect.Effect<Credential, AuthError> =>
+    /** `resolve` from the sources themselves: the plan walked in order. */
+    const resolveFrom = (id: string, account: string | undefined, force: boolean): Effect.Effect<Found, AuthError> =>
       Effect.gen(function*() {
         const provider = yield* registry.get(id)
-        const force = opts.forceRefresh === true
         // A login that needs a new sign-in yields to a key listed after it; with no key, its error is the better answer.
         let refused: AuthError | undefined
-        for (const step of plan(provider, opts.account)) {
+        for (const step of plan(provider, account)) {
           const source = (yield* step).find((s) => s.eligible)
           if (source === undefined) continue
           if (source._tag !== "OAuth") {
             yield* chosen(provider, source)
-            return source._tag === "StoredKey"
+            const credential = source._tag === "StoredKey"
               ? apiKeyCredential(provider, source.credential.key, source.origin)
               : apiKeyCredential(provider, source.key, source.origin)
+            return { credential, until: Infinity }
           }
           const got = yield* Effect.either(bearer(provider, source.credential, force))
           if (Either.isRight(got)) {
@@ -302,6 +343,156 @@ export const make = (
         }
         return yield* Effect.fail(refused ?? notLoggedIn(provider))
       })
+
+    // ---------------------------------------------------------------------------------
+    // The hot path: a runtime resolves before every model call, nearly always to the answer
+    // it got the call before. That answer is kept with what it was derived from and reused
+    // while none of it changed (see `MakeOptions.revalidateAfter`); concurrent callers that
+    // find it stale share one look at the sources (one refresh, one store read).
+
+    const revalidateMillis = Duration.toMillis(Duration.decode(options.revalidateAfter ?? defaultRevalidateAfter))
+    const debugOrdinal = LogLevel.Debug.ordinal
+
+    interface Answer {
+      readonly credential: Credential
+      readonly exit: Exit.Exit<Credential>
+      /** The fiber services it was derived under; `configProvider` and `clock` are the parts that matter. */
+      readonly services: Context.Context<never>
+      readonly configProvider: ConfigProvider.ConfigProvider
+      readonly clock: Clock.Clock
+      /** `store.revision()` before the sources were read. */
+      readonly revision: number
+      /** Reused while `from <= now < until` (a clock that went back reads again). */
+      readonly from: number
+      readonly until: number
+    }
+
+    /**
+     * `resolve` of one provider (and account), prepared once: when the last answer still
+     * holds, running it is one step that reads no store, no environment and allocates
+     * nothing (about the cost of one more `Effect.succeed`: issue 8 measures it).
+     */
+    class Prepared extends Effectable.Class<Credential, AuthError> {
+      answer: Answer | undefined = undefined
+      readonly fresh: Effect.Effect<Credential, AuthError>
+      constructor(readonly key: string, readonly id: string, readonly account: string | undefined) {
+        super()
+        this.fresh = Effect.withFiberRuntime<Credential, AuthError>((fiber) => {
+          // Debug logging traces every call from the sources.
+          if (fiber.getFiberRef(FiberRef.currentMinimumLogLevel).ordinal <= debugOrdinal) {
+            return Effect.map(resolveFrom(id, account, false), (found) => found.credential)
+          }
+          const services = fiber.currentDefaultServices
+          const configProvider = Context.get(services, ConfigProvider.ConfigProvider)
+          const clock = Context.get(services, Clock.Clock)
+          return Effect.flatMap(
+            this.look(services, configProvider, clock),
+            // A caller with another ConfigProvider or Clock than the one whose look it shared reads for itself.
+            (answer) =>
+              answer.configProvider === configProvider && answer.clock === clock
+                ? answer.exit
+                : Effect.map(resolveFrom(id, account, false), (found) => found.credential)
+          )
+        })
+      }
+
+      /** Reads the sources (shared with concurrent callers) and remembers the answer. */
+      look(
+        services: Context.Context<never>,
+        configProvider: ConfigProvider.ConfigProvider,
+        clock: Clock.Clock
+      ): Effect.Effect<Answer, AuthError> {
+        return flights.run(
+          this.key,
+          Effect.suspend(() => {
+            const revision = store.revision()
+            const from = clock.unsafeCurrentTimeMillis()
+            return Effect.map(resolveFrom(this.id, this.account, false), (found) => {
+              const until = Math.min(found.until, from + revalidateMillis)
+              const answer: Answer = {
+                credential: found.credential,
+                exit: Exit.succeed(found.credential),
+                services,
+                configProvider,
+                clock,
+                revision,
+                from,
+                until
+              }
+              this.answer = answer
+              return answer
+            })
+          }),
+          Effect.suspend(() => this.look(services, configProvider, clock))
+        )
+      }
+
+      /** The remembered answer when it holds for the fiber running now. */
+      held(): Answer | undefined {
+        const answer = this.answer
+        if (answer === undefined || answer.revision !== store.revision()) return undefined
+        const current = Fiber.getCurrentFiber()
+        if (Option.isNone(current)) return undefined
+        const fiber = current.value
+        if (fiber.getFiberRef(FiberRef.currentMinimumLogLevel).ordinal <= debugOrdinal) return undefined
+        const services = fiber.currentDefaultServices
+        if (
+          services !== answer.services &&
+          (Context.get(services, ConfigProvider.ConfigProvider) !== answer.configProvider ||
+            Context.get(services, Clock.Clock) !== answer.clock)
+        ) return undefined
+        const now = answer.clock.unsafeCurrentTimeMillis()
+        return answer.from <= now && now < answer.until ? answer : undefined
+      }
+
+      commit(): Effect.Effect<Credential, AuthError> {
+        return this.held()?.exit ?? this.fresh
+      }
+
+      // `yield* resolver.resolve(…)` in Effect.gen, the usual way to call it: when the answer
+      // holds, the generator gets it at once, with no step through the fiber's run loop.
+      override [Symbol.iterator](): Answering {
+        return new Answering(this)
+      }
+    }
+
+    /** The iterator behind `yield*` (Effect's SingleShotGen, plus the shortcut). */
+    class Answering {
+      private called = false
+      constructor(readonly prepared: Prepared) {}
+      next(value: Credential): IteratorResult<YieldWrap<Effect.Effect<Credential, AuthError>>, Credential> {
+        if (this.called) return { value, done: true }
+        this.called = true
+        const held = this.prepared.held()
+        return held !== undefined
+          ? { value: held.credential, done: true }
+          : { value: new YieldWrap(this.prepared.fresh), done: false }
+      }
+      return(value: Credential): IteratorResult<never, Credential> {
+        return { value, done: true }
+      }
+      throw(error: unknown): never {
+        throw error
+      }
+      [Symbol.iterator](): Answering {
+        return this
+      }
+    }
+
+    const flights = SingleFlight.make<Answer, AuthError>()
+    const prepared = new Map<string, Prepared>()
+
+    const resolve = (id: string, opts?: ResolveOptions): Effect.Effect<Credential, AuthError> => {
+      const account = opts?.account
+      if (opts?.forceRefresh === true) return Effect.map(resolveFrom(id, account, true), (found) => found.credential)
+      const key = account === undefined ? id : `${id}\u0000${account}`
+      let effect = prepared.get(key)
+      if (effect === undefined) {
+        effect = new Prepared(key, id, account)
+        prepared.set(key, effect)
+      }
+      return effect
+    }
 
     const sourcesOf = (provider: ProviderConfig, account: string | undefined) =>
       Effect.map(Effect.all(plan(provider, account)), (steps) => steps.flat())

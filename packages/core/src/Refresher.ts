@@ -15,26 +15,14 @@
  * 401) become `ReauthRequired`. Never deletes a credential.
  */
 import { HttpClient } from "@effect/platform"
-import {
-  Cause,
-  Clock,
-  Context,
-  DateTime,
-  Deferred,
-  Duration,
-  Effect,
-  Exit,
-  Layer,
-  Option,
-  Redacted,
-  Schedule
-} from "effect"
+import { Clock, Context, DateTime, Duration, Effect, Layer, Option, Redacted, Schedule } from "effect"
 import { AuthConfig } from "./AuthConfig.js"
 import type { CredentialKey } from "./Domain.js"
 import { keyString, OAuthCredential } from "./Domain.js"
 import type { AuthError } from "./Errors.js"
 import { ReauthRequired, TokenEndpointError } from "./Errors.js"
 import { notLoggedIn } from "./internal/credentialHeaders.js"
+import * as SingleFlight from "./internal/singleFlight.js"
 import { logUrl, requestTokens, toTokenSet } from "./internal/tokenEndpoint.js"
 import type { ProviderConfig } from "./Provider.js"
 import { ProviderRegistry } from "./ProviderRegistry.js"
@@ -129,9 +117,6 @@ export interface MakeOptions {
   readonly retry?: Partial<RetryPolicy> | undefined
 }
 
-/** What the waiters of a refresh get: its exit, or None when its leader was interrupted (then they retry). */
-type Outcome = Option.Option<Exit.Exit<OAuthCredential, AuthError>>
-
 export const make = (
   options: MakeOptions = {}
 ): Effect.Effect<RefresherShape, never, TokenStore | ProviderRegistry | AuthConfig | HttpClient.HttpClient> =>
@@ -142,8 +127,7 @@ export const make = (
     const http = yield* HttpClient.HttpClient
     const schedule = retrySchedule({ ...defaultRetryPolicy, ...options.retry })
     const skewMillis = Duration.toMillis(config.refreshSkew)
-    // Plain Map: fibers interleave only between effects, and the check-and-set below is one step.
-    const inflight = new Map<string, Deferred.Deferred<Outcome>>()
+    const flights = SingleFlight.make<OAuthCredential, AuthError>()
 
     const fail = (provider: string) => Effect.flatMap(registry.get(provider), (p) => Effect.fail(notLoggedIn(p)))
 
@@ -225,34 +209,6 @@ export const make = (
           Effect.retry({ schedule, while: isTransient })
         ))
 
-    const singleFlight = (
-      id: string,
-      run: Effect.Effect<OAuthCredential, AuthError>,
-      again: Effect.Effect<OAuthCredential, AuthError>
-    ): Effect.Effect<OAuthCredential, AuthError> =>
-      // Masked from the map lookup on, so an interruption cannot leave a Deferred behind.
-      Effect.uninterruptibleMask((restore) =>
-        Effect.fiberIdWith((fiberId) => {
-          const running = inflight.get(id)
-          if (running !== undefined) {
-            return restore(
-              Effect.flatMap(Deferred.await(running), Option.match({ onNone: () => again, onSome: (exit) => exit }))
-            )
-          }
-          const deferred = Deferred.unsafeMake<Outcome>(fiberId)
-          inflight.set(id, deferred)
-          return restore(run).pipe(
-            Effect.onExit((exit) =>
-              Effect.suspend(() => {
-                if (inflight.get(id) === deferred) inflight.delete(id)
-                const interrupted = Exit.isFailure(exit) && Cause.isInterruptedOnly(exit.cause)
-                return Deferred.succeed(deferred, interrupted ? Option.none() : Option.some(exit))
-              })
-            )
-          )
-        })
-      )
-
     const fresh = (key: CredentialKey, options: FreshOptions = {}): Effect.Effect<OAuthCredential, AuthError> => {
       const minMillis = options.minValidity === undefined ? skewMillis : Duration.toMillis(Duration.decode(options.minValidity))
       const force = options.force === true
@@ -273,7 +229,7 @@ export const make = (
                   min_validity_s: Math.round(minMillis / 1000)
                 })
               ),
-              singleFlight(
+              flights.run(
                 keyString(key),
                 // Forced: tokens that changed while we waited are someone's fresh refresh; any unexpired ones do.
                 refresh(key, login, force ? 0 : minMillis),

@@ -14,6 +14,15 @@ import type { TokenStoreError } from "./Errors.js"
 export interface TokenStoreShape {
   /** Where the credentials are, for people: a file path, "memory", "keyring". */
   readonly location: string
+  /**
+   * Synchronous and free: a number that changes whenever what this store holds may have
+   * changed as far as this instance knows: a write through it (`set`, `remove`, a `modify`
+   * that wrote), or a read that found the content changed by someone else (another process,
+   * another instance). Equal answers mean nothing was seen to change, so a caller may keep
+   * using what it derived from an earlier read (`CredentialResolver` does). Changes made
+   * elsewhere are seen only by the next read.
+   */
+  readonly revision: () => number
   readonly get: (key: CredentialKey) => Effect.Effect<Option.Option<StoredCredential>, TokenStoreError>
   readonly set: (credential: StoredCredential) => Effect.Effect<void, TokenStoreError>
   /** True when something was removed. */
@@ -45,17 +54,24 @@ export const makeMemory: Effect.Effect<TokenStoreShape> = Effect.gen(function*()
   // One writer at a time, so `modify` is atomic against every other write.
   const lock = yield* Effect.makeSemaphore(1)
   const write = <A, E, R>(effect: Effect.Effect<A, E, R>) => lock.withPermits(1)(effect)
+  let revision = 0
+  /** Every write replaces the map: the new map, and a new revision. */
+  const replace = (next: Map<string, StoredCredential>) => {
+    revision++
+    return next
+  }
   return {
     location: "memory",
+    revision: () => revision,
     get: (key) => Effect.map(Ref.get(ref), (m) => Option.fromNullable(m.get(keyString(key)))),
     set: (credential) =>
-      write(Ref.update(ref, (m) => new Map(m).set(keyString(credential), credential))),
+      write(Ref.update(ref, (m) => replace(new Map(m).set(keyString(credential), credential)))),
     remove: (key) =>
       write(Ref.modify(ref, (m) => {
         if (!m.has(keyString(key))) return [false, m]
         const next = new Map(m)
         next.delete(keyString(key))
-        return [true, next]
+        return [true, replace(next)]
       })),
     list: (provider) =>
       Effect.map(Ref.get(ref), (m) =>
@@ -71,7 +87,7 @@ export const makeMemory: Effect.Effect<TokenStoreShape> = Effect.gen(function*()
           const copy = new Map(m)
           if (Option.isSome(next)) copy.set(keyString(key), next.value)
           else copy.delete(keyString(key))
-          return copy
+          return replace(copy)
         })
         return next
       }))

@@ -114,6 +114,8 @@ interface Reader {
   readonly read: Effect.Effect<OnDisk, TokenStoreError>
   /** What we just wrote (or deleted), so our own writes cost no parse. */
   readonly remember: (disk: OnDisk) => Effect.Effect<void>
+  /** Changes whenever what the cache holds does (see `TokenStore.revision`). */
+  readonly revision: () => number
 }
 
 const makeReader = (
@@ -125,10 +127,23 @@ const makeReader = (
     const cache = yield* Ref.make<Option.Option<OnDisk & { readonly _tag: "Present" }>>(Option.none())
     const rereads = Math.max(0, options.rereads ?? 3)
     const delay = Duration.decode(options.rereadDelay ?? Duration.millis(50))
+    let revision = 0
+    const remember = (disk: OnDisk) =>
+      Ref.update(cache, (previous) => {
+        const next = disk._tag === "Present" ? Option.some(disk) : Option.none()
+        const same = Option.isNone(previous)
+          ? Option.isNone(next)
+          : Option.isSome(next) && next.value.file === previous.value.file
+        if (!same) revision++
+        return next
+      })
 
     const once: Effect.Effect<Either.Either<OnDisk, CodexFile.Malformed>, StoreError | StorePermissions> = Effect.gen(function*() {
       const st = yield* lstat(path)
-      if (Option.isNone(st)) return Either.right(missing)
+      if (Option.isNone(st)) {
+        yield* remember(missing)
+        return Either.right(missing)
+      }
       if (st.value.isSymbolicLink()) {
         return yield* new StorePermissions({
           path,
@@ -144,11 +159,14 @@ const makeReader = (
         Effect.catchIf((e) => e._tag === "SystemError" && e.reason === "NotFound", () => Effect.succeed(Option.none<string>())),
         Effect.mapError(fromPlatformError(path))
       )
-      if (Option.isNone(text)) return Either.right(missing)
+      if (Option.isNone(text)) {
+        yield* remember(missing)
+        return Either.right(missing)
+      }
       const parsed = CodexFile.parse(text.value)
       if (Either.isLeft(parsed)) return Either.left(parsed.left)
       const disk = present(parsed.right, st.value)
-      yield* Ref.set(cache, Option.some(disk))
+      yield* remember(disk)
       return Either.right<OnDisk>(disk)
     })
 
@@ -168,8 +186,7 @@ const makeReader = (
       }
     })
 
-    const remember = (disk: OnDisk) => Ref.set(cache, disk._tag === "Present" ? Option.some(disk) : Option.none())
-    return { read, remember }
+    return { read, remember, revision: () => revision }
   })
 
 /** The login a Codex file holds, read once (for `import codex`): `Missing`, or the credential if any. */
@@ -290,6 +307,7 @@ export const makeCodexOnly = (
       location: path,
       path,
       lockPath: lock.lockPath,
+      revision: reader.revision,
       get: (key) => key.provider !== OPENAI ? Effect.succeed(Option.none()) : Effect.map(reader.read, (disk) => matching(disk, key)),
       list: (provider) =>
         provider !== undefined && provider !== OPENAI
@@ -328,6 +346,8 @@ export const makeCodex = (
       path: codex.path,
       lockPath: codex.lockPath,
       file,
+      // Both are counters that only grow: their sum changes whenever either does.
+      revision: () => codex.revision() + file.revision(),
       get: (key) => route(key.provider).get(key),
       set: (credential) => route(credential.provider).set(credential),
       remove: (key) => route(key.provider).remove(key),

@@ -213,6 +213,16 @@ export const makeFile = (
         Effect.zipRight(lock.withLock(effect))
       )
     const cache = yield* Ref.make<Option.Option<{ readonly key: string; readonly doc: Doc }>>(Option.none())
+    // `revision()`: changes whenever the cached document does (our write, or a read that found another's).
+    let revision = 0
+    const remember = (next: Option.Option<{ readonly key: string; readonly doc: Doc }>) =>
+      Ref.update(cache, (previous) => {
+        const same = Option.isNone(previous)
+          ? Option.isNone(next)
+          : Option.isSome(next) && next.value.doc === previous.value.doc
+        if (!same) revision++
+        return next
+      })
     const parseCount = yield* Ref.make(0)
 
     type Loaded = Either.Either<Doc, Unreadable & { readonly key: string }>
@@ -221,7 +231,7 @@ export const makeFile = (
     const load: Effect.Effect<Loaded, StoreError | StorePermissions> = Effect.gen(function*() {
       const st = yield* lstat(path)
       if (Option.isNone(st)) {
-        yield* Ref.set(cache, Option.none())
+        yield* remember(Option.none())
         return Either.right(emptyDoc)
       }
       if (st.value.isSymbolicLink()) {
@@ -246,7 +256,7 @@ export const makeFile = (
       if (Option.isNone(text)) return Either.right(emptyDoc) // removed between lstat and read
       yield* Ref.update(parseCount, (n) => n + 1)
       const parsed = parseDocument(text.value)
-      if (Either.isRight(parsed)) yield* Ref.set(cache, Option.some({ key, doc: parsed.right }))
+      if (Either.isRight(parsed)) yield* remember(Option.some({ key, doc: parsed.right }))
       return Either.mapLeft(parsed, (u) => ({ ...u, key }))
     })
 
@@ -269,7 +279,7 @@ export const makeFile = (
         yield* fs.rename(path, target).pipe(Effect.mapError(fromPlatformError(path)))
         // It holds secrets: private, whatever its mode was.
         yield* fs.chmod(target, 0o600).pipe(Effect.ignore)
-        yield* Ref.set(cache, Option.none())
+        yield* remember(Option.none())
         yield* Effect.logWarning(`agent-auth: ${path} could not be read (${unreadable.reason}); moved to ${target}`)
         return yield* fail(target)
       })
@@ -310,7 +320,7 @@ export const makeFile = (
         yield* writeAtomic(fs, path, new TextEncoder().encode(text.right), path)
         // Remember what we wrote under the new file's identity: our own writes cost no parse.
         const st = yield* lstat(path)
-        yield* Ref.set(cache, Option.map(st, (s) => ({ key: statKey(s), doc })))
+        yield* remember(Option.map(st, (s) => ({ key: statKey(s), doc })))
       })
 
     /** `modify`, also answering what was there before. */
@@ -343,6 +353,7 @@ export const makeFile = (
     return {
       location: path,
       path,
+      revision: () => revision,
       check: Effect.map(inspect(path), (i) => i.warnings),
       parses: Ref.get(parseCount),
       get: (key) => Effect.map(read, (doc) => Option.fromNullable(doc.credentials.get(Domain.keyString(key)))),

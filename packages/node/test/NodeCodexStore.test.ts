@@ -274,6 +274,33 @@ describe("NodeCodexStore: writing Codex's file", () => {
       expect(seen?._tag === "OAuthCredential" && Redacted.value(seen.tokens.refreshToken!)).toBe("rt-codex")
     }))
 
+  it.scoped("revision: our writes change it; Codex's writes and its logout change it at our next read", () =>
+    Effect.gen(function*() {
+      const { path, store, write } = yield* fixture()
+      yield* write(chatgptFile())
+      yield* store.get(key)
+      let seen = store.revision()
+      yield* store.get(key)
+      expect(store.revision()).toBe(seen)
+      yield* store.set(oauth())
+      expect(store.revision()).not.toBe(seen)
+      seen = store.revision()
+      // Codex refreshes behind our back: seen by the next read, not before.
+      yield* write(chatgptFile({}, { access_token: accessToken(9), refresh_token: "rt-codex" }))
+      expect(store.revision()).toBe(seen)
+      yield* store.get(key)
+      expect(store.revision()).not.toBe(seen)
+      seen = store.revision()
+      // `codex logout` deletes the file.
+      yield* promise(() => fsp.rm(path))
+      expect(Option.isNone(yield* store.get(key))).toBe(true)
+      expect(store.revision()).not.toBe(seen)
+      // Other providers live in credentials.json: their writes count too.
+      seen = store.revision()
+      yield* store.set(apiKey("anthropic", "sk-ant-test"))
+      expect(store.revision()).not.toBe(seen)
+    }))
+
   it.scoped("remove deletes the file (Codex's logout does), and only for the login it holds", () =>
     Effect.gen(function*() {
       const { path, store, write } = yield* fixture()

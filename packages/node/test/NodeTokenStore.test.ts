@@ -374,6 +374,24 @@ describe("NodeTokenStore.layerFile", () => {
       expect(Option.isSome(value) && value.value._tag === "ApiKeyCredential" && Redacted.value(value.value.key)).toBe("80")
     })))
 
+  it.live("a write by another instance (another process) changes revision at the next read, not before", () =>
+    Effect.scoped(Effect.gen(function*() {
+      const { other, store } = yield* fixture()
+      const second = yield* other()
+      const k = { provider: "demo", account: "a" }
+      yield* store.set(TokenStoreSuite.apiKeyCredential("demo", "a", "sk-1"))
+      yield* store.get(k)
+      const seen = store.revision()
+      yield* second.set(TokenStoreSuite.apiKeyCredential("demo", "a", "sk-2"))
+      expect(store.revision()).toBe(seen)
+      const value = yield* store.get(k)
+      expect(Option.isSome(value) && value.value._tag === "ApiKeyCredential" && Redacted.value(value.value.key)).toBe("sk-2")
+      expect(store.revision()).not.toBe(seen)
+      const after = store.revision()
+      yield* store.get(k)
+      expect(store.revision()).toBe(after)
+    })))
+
   it.effect("the layer reads AuthConfig.home", () =>
     Effect.gen(function*() {
       const store = yield* TokenStore.TokenStore

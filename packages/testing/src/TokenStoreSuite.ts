@@ -259,6 +259,27 @@ export const suite = <E>(name: string, layer: Layer.Layer<TokenStore.TokenStore,
         expect(counterOf(yield* store.get(key))).toBe(2)
       }))
 
+    test("revision changes with every write, and with nothing else", (store) =>
+      Effect.gen(function*() {
+        const key = { provider: "openai", account: "a" }
+        const steps: Array<readonly [string, Effect.Effect<unknown, unknown>, boolean]> = [
+          ["get on an empty store", store.get(key), false],
+          ["set", store.set(apiKeyCredential("openai", "a", "sk-1")), true],
+          ["get", store.get(key), false],
+          ["list", store.list(), false],
+          ["modify giving back its input", store.modify(key, (c) => Effect.succeed(c)), false],
+          ["modify that writes", store.modify(key, increment(key)), true],
+          ["remove of a missing key", store.remove({ provider: "openai", account: "none" }), false],
+          ["remove", store.remove(key), true],
+          ["list after remove", store.list("openai"), false]
+        ]
+        for (const [what, step, writes] of steps) {
+          const before = store.revision()
+          yield* step
+          expect({ what, changed: store.revision() !== before }).toEqual({ what, changed: writes })
+        }
+      }))
+
     test("100 concurrent modify increments lose no update", (store) =>
       Effect.gen(function*() {
         const key = { provider: "demo", account: "counter" }
