@@ -13,7 +13,7 @@ import { NodeTokenStore } from "@agent-auth/node"
 import { FakeAuthServer } from "@agent-auth/testing"
 import { FetchHttpClient } from "@effect/platform"
 import * as NodeFileSystem from "@effect/platform-node/NodeFileSystem"
-import { DateTime, Effect, Layer, ManagedRuntime, Redacted } from "effect"
+import { DateTime, Deferred, Effect, FiberId, Layer, ManagedRuntime, Redacted } from "effect"
 import * as jose from "jose"
 import * as fs from "node:fs"
 import * as os from "node:os"
@@ -336,6 +336,18 @@ const storm = async (transport: Transport, latencyMillis?: number) => {
     )
     const resolve = Effect.flatMap(CredentialResolver.CredentialResolver, (r) => r.resolve("acme"))
     const all = Effect.all(Array.from({ length: fibers }, () => resolve), { concurrency: "unbounded" })
+    // The floor: the same 1000 fibers, the first resolving (and refreshing) and the others
+    // awaiting it through a bare Deferred: what any single-flight costs in Effect fibers.
+    const floor = Effect.suspend(() => {
+      const done = Deferred.unsafeMake<unknown, unknown>(FiberId.none)
+      let first = true
+      const one = Effect.suspend(() => {
+        if (!first) return Deferred.await(done)
+        first = false
+        return Effect.zipRight(Effect.intoDeferred(resolve, done), Deferred.await(done))
+      })
+      return Effect.all(Array.from({ length: fibers }, () => one), { concurrency: "unbounded" })
+    })
     // Discovery happens once, before the first refresh: do it outside the timing.
     await runtime.runPromise(Effect.zipRight(expire, resolve))
     const singleCalls: Array<number> = []
@@ -349,24 +361,25 @@ const storm = async (transport: Transport, latencyMillis?: number) => {
       if (countInto !== undefined) countInto.push((await runtime.runPromise(tokenRequests)) - before)
       return elapsed
     }
+    const floorCalls: Array<number> = []
     const single = timed(resolve, singleCalls)
     const many = timed(all, calls)
+    const bareFloor = timed(floor, floorCalls)
     for (let i = 0; i < 2; i++) {
       await single()
       await many()
+      await bareFloor()
     }
     calls.length = 0
     singleCalls.length = 0
+    floorCalls.length = 0
     const a: Array<number> = []
     const b: Array<number> = []
+    const f: Array<number> = []
+    // The three sides in rotating order, so none is always first after another.
+    const sides = [() => many().then((t) => a.push(t)), () => single().then((t) => b.push(t)), () => bareFloor().then((t) => f.push(t))]
     for (let r = 0; r < rounds; r++) {
-      if (r % 2 === 0) {
-        a.push(await many())
-        b.push(await single())
-      } else {
-        b.push(await single())
-        a.push(await many())
-      }
+      for (let i = 0; i < sides.length; i++) await sides[(r + i) % sides.length]!()
     }
     const maxCalls = Math.max(...calls)
     if (!singleCalls.every((c) => c === 1)) throw new Error(`a single resolve with refresh made ${singleCalls.join(", ")} token requests`)
@@ -394,6 +407,23 @@ const storm = async (transport: Transport, latencyMillis?: number) => {
         perExtraCallerNs: (median(a) - median(b)) / (fibers - 1),
         ...(latencyMillis === undefined ? {} : { latencyMillis, informational: true })
       }
+    )
+    if (!floorCalls.every((c) => c === 1)) throw new Error(`the floor made ${floorCalls.join(", ")} token requests`)
+    emitRatio(
+      `  the floor (${label}): ${fibers} fibers sharing one resolve through a bare Deferred / one resolve with refresh`,
+      "ns (wall)",
+      { ours: { median: median(f), samples: f }, base: { median: median(b), samples: b } },
+      { op: "<=", value: 2 },
+      "ours/base",
+      { fibers, informational: true }
+    )
+    emitRatio(
+      `  of which ours: ${fibers} concurrent resolves / the floor`,
+      "ns (wall)",
+      { ours: { median: median(a), samples: a }, base: { median: median(f), samples: f } },
+      { op: "<=", value: 2 },
+      "ours/base",
+      { fibers, informational: true }
     )
   } finally {
     await runtime.dispose()
