@@ -1,8 +1,10 @@
 /**
- * The CLI's launcher (dist/agent-auth.mjs, written by packages/cli/build.mjs) runs the bundle
+ * The CLI's launcher (dist/agent-auth.mjs, written by packages/cli/build.mjs) runs a bundle
  * with V8's code cache. The cache may only ever make start-up faster: a missing, corrupt,
  * stale or unsafe cache file must give the same output and exit code as no cache at all.
- * Each test runs a private copy of the built launcher and bundle, so it owns its cache.
+ * The bundle is agent-auth-fast.cjs for the plain forms of `status` and `token`, else the
+ * whole CLI (agent-auth.cjs); both must print the same for those command lines.
+ * Each test runs a private copy of the built launcher and bundles, so it owns its cache.
  */
 import { afterEach, describe, expect, it } from "@effect/vitest"
 import { spawn } from "node:child_process"
@@ -10,7 +12,7 @@ import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
 import { fileURLToPath } from "node:url"
-import { cliEnv, tempHome } from "./support/cli.js"
+import { cliEnv, run, tempHome } from "./support/cli.js"
 
 const dist = fileURLToPath(new URL("../packages/cli/dist/", import.meta.url))
 
@@ -19,12 +21,20 @@ afterEach(() => {
   for (const dir of cleanup.splice(0)) fs.rmSync(dir, { recursive: true, force: true })
 })
 
-/** A private copy of the built CLI: its launcher, its bundle, and (once run) its own cache folder. */
-const copyOfCli = () => {
+/**
+ * A private copy of the built CLI: its launcher, its bundles, and (once run) its own cache
+ * folder. `bundle` is the one `status` and `token` run (agent-auth-fast.cjs).
+ */
+const copyOfCli = (files = ["agent-auth.mjs", "agent-auth.cjs", "agent-auth-fast.cjs"]) => {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), "agent-auth-launcher-"))
   cleanup.push(dir)
-  for (const file of ["agent-auth.mjs", "agent-auth.cjs"]) fs.copyFileSync(path.join(dist, file), path.join(dir, file))
-  return { dir, launcher: path.join(dir, "agent-auth.mjs"), bundle: path.join(dir, "agent-auth.cjs"), cache: path.join(dir, ".code-cache") }
+  for (const file of files) fs.copyFileSync(path.join(dist, file), path.join(dir, file))
+  return {
+    dir,
+    launcher: path.join(dir, "agent-auth.mjs"),
+    bundle: path.join(dir, "agent-auth-fast.cjs"),
+    cache: path.join(dir, ".code-cache")
+  }
 }
 
 interface Ran {
@@ -33,9 +43,9 @@ interface Ran {
   readonly stderr: string
 }
 
-const runCli = (launcher: string, args: ReadonlyArray<string>, env: Record<string, string>): Promise<Ran> =>
+const runCli = (launcher: string, args: ReadonlyArray<string>, env: Record<string, string>, nodeArgs: ReadonlyArray<string> = []): Promise<Ran> =>
   new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [launcher, ...args], { env, stdio: ["ignore", "pipe", "pipe"] })
+    const child = spawn(process.execPath, [...nodeArgs, launcher, ...args], { env, stdio: ["ignore", "pipe", "pipe"] })
     let stdout = ""
     let stderr = ""
     child.stdout.on("data", (d) => (stdout += d))
@@ -140,5 +150,84 @@ describe("the CLI launcher's code cache", () => {
     expect(ran.code).toBe(0)
     expect(ran.stdout).toBe("sk-ant-launcher\n")
     expect(fs.existsSync(cli.cache)).toBe(false)
+  })
+})
+
+describe("the small bundle for status and token", () => {
+  it("runs status and token without the whole CLI, which runs every other command", async () => {
+    const cli = copyOfCli(["agent-auth.mjs", "agent-auth-fast.cjs"])
+    const home = tempHome()
+    cleanup.push(home)
+    const status = await runCli(cli.launcher, ["status"], cliEnv(home))
+    expect(status.code).toBe(1)
+    expect(status.stderr).toContain("Not logged in to any provider")
+    const token = await runCli(cli.launcher, ["token", "anthropic"], cliEnv(home, { ANTHROPIC_API_KEY: "sk-ant-small" }))
+    expect(token).toStrictEqual({ code: 0, stdout: "sk-ant-small\n", stderr: "" })
+    // Anything else needs agent-auth.cjs, absent from this copy.
+    for (const args of [["providers"], ["status", "--help"], ["token", "demo"]]) {
+      const other = await runCli(cli.launcher, args, cliEnv(home))
+      expect(other.code).not.toBe(0)
+      expect(other.stderr).toContain("agent-auth.cjs")
+    }
+  })
+
+  it("without agent-auth-fast.cjs, the whole CLI runs status and token", async () => {
+    const cli = copyOfCli(["agent-auth.mjs", "agent-auth.cjs"])
+    const home = tempHome()
+    cleanup.push(home)
+    const status = await runCli(cli.launcher, ["status"], cliEnv(home))
+    expect(status.code).toBe(1)
+    expect(status.stderr).toContain("Not logged in to any provider")
+  })
+
+  it("on a Node without process.getBuiltinModule (before 20.16), the launcher imports what it needs", async () => {
+    const cli = copyOfCli()
+    const home = tempHome()
+    cleanup.push(home)
+    const older = path.join(cli.dir, "older-node.cjs")
+    fs.writeFileSync(older, "delete process.getBuiltinModule\n")
+    for (const args of [["status"], ["providers"]]) {
+      const reference = await runCli(cli.launcher, args, cliEnv(home))
+      expect(await runCli(cli.launcher, args, cliEnv(home), ["--require", older])).toStrictEqual(reference)
+    }
+    const token = await runCli(cli.launcher, ["token", "anthropic"], cliEnv(home, { ANTHROPIC_API_KEY: "sk-ant-older" }), ["--require", older])
+    expect(token).toStrictEqual({ code: 0, stdout: "sk-ant-older\n", stderr: "" })
+  })
+
+  it("prints what the whole CLI prints, and exits with its code", async () => {
+    const cli = copyOfCli()
+    const empty = tempHome()
+    const stored = tempHome()
+    cleanup.push(empty, stored)
+    // A stored key in two accounts, a key in config.json, a key in the environment.
+    expect((await run(["login", "anthropic", "--with-api-key"], cliEnv(stored), "sk-ant-stored-default")).code).toBe(0)
+    expect((await run(["login", "anthropic", "--with-api-key", "--account", "work"], cliEnv(stored), "sk-ant-stored-work")).code).toBe(0)
+    const config = path.join(stored, "config.json")
+    const written = fs.existsSync(config) ? JSON.parse(fs.readFileSync(config, "utf8")) as object : {}
+    fs.writeFileSync(config, JSON.stringify({ ...written, apiKeys: { openai: "sk-config-key" } }), { mode: 0o600 })
+    const homes = { empty: cliEnv(empty), stored: cliEnv(stored, { OPENAI_API_KEY: "sk-env-key" }) }
+    const lines: ReadonlyArray<ReadonlyArray<string>> = [
+      ["status"],
+      ["status", "--json"],
+      ["status", "anthropic"],
+      ["status", "openai", "--json"],
+      ["status", "nope"],
+      ["status", "--verbose"],
+      ["token", "anthropic"],
+      ["token", "anthropic", "--json"],
+      ["token", "--account", "work", "anthropic"],
+      ["token", "anthropic", "--account", "nobody"],
+      ["token", "openai", "--json"],
+      ["token", "nope"]
+    ]
+    // Debug lines carry the time; the rest must be the same to the byte.
+    const untimed = (ran: Ran) => ({ ...ran, stderr: ran.stderr.replace(/^\d{4}-\d\d-\d\dT[\d:.]+Z /gm, "") })
+    for (const [name, env] of Object.entries(homes)) {
+      for (const args of lines) {
+        const small = untimed(await runCli(cli.launcher, args, env))
+        const whole = untimed(await runCli(cli.launcher, args, { ...env, AGENT_AUTH_FAST: "0" }))
+        expect({ home: name, args, ...small }).toStrictEqual({ home: name, args, ...whole })
+      }
+    }
   })
 })

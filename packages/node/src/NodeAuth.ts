@@ -1,7 +1,9 @@
 /**
  * Everything a Node program needs, in one layer: settings from the environment and
  * config.json, the store chosen by `AGENT_AUTH_STORE`, HTTP through `fetch`, and every
- * core service, plus the loopback callback server and the browser launcher.
+ * core service, plus the loopback callback server and the browser launcher (`layer`).
+ * Smaller layers for programs that need less: `layerServices` (no browser login's
+ * loopback server or launcher) and `layerResolve` (only what `resolve` needs).
  */
 import { FetchHttpClient, type FileSystem, type HttpClient } from "@effect/platform"
 import * as NodeFileSystem from "@effect/platform-node/NodeFileSystem"
@@ -22,7 +24,7 @@ import {
   TokenStore
 } from "@agent-auth/core"
 import type { Provider } from "@agent-auth/core"
-import { Effect, Layer } from "effect"
+import { Context, Effect, Layer } from "effect"
 import * as NodeBrowserLauncher from "./NodeBrowserLauncher.js"
 import * as NodeCallbackServer from "./NodeCallbackServer.js"
 import * as NodeCodexStore from "./NodeCodexStore.js"
@@ -66,29 +68,69 @@ export const services = (options: Options = {}) => {
   )
 }
 
-/** Every service `layer` provides. */
-export type Services =
+/** Settings, the file system, HTTP through `fetch`, and the store `AuthConfig.store` names. */
+const base = () =>
+  tokenStore.pipe(
+    Layer.provideMerge(Layer.mergeAll(AuthConfig.layer, FetchHttpClient.layer)),
+    Layer.provideMerge(NodeFileSystem.layer)
+  )
+
+/** Every service `layerResolve` provides. */
+export type ResolveServices =
   | AuthConfig.AuthConfig
   | HttpClient.HttpClient
   | FileSystem.FileSystem
   | TokenStore.TokenStore
   | ProviderRegistry.ProviderRegistry
-  | JwtVerifier.JwtVerifier
-  | SecureRandom.SecureRandom
   | Refresher.Refresher
   | CredentialResolver.CredentialResolver
+
+/**
+ * What `CredentialResolver.resolve` needs and no more: settings, the store, HTTP (used
+ * only when a refresh is due), the registry, `Refresher` and `CredentialResolver`. For a
+ * process that reads credentials, such as the CLI's `status` and `token`: it builds
+ * (and, bundled, loads) none of the login, logout and ID-token services. Its services are
+ * its own, as with `Layer.fresh`: another layer of the same program that uses one of the
+ * same layers (say `NodeTokenStore.layerFile`) gets another instance of it.
+ */
+export const layerResolve = (options: Options = {}): Layer.Layer<ResolveServices, AuthError> =>
+  Layer.scopedContext(
+    Effect.gen(function*() {
+      // One after the other in one scope, rather than as a graph of merged layers: the same
+      // services, without the fibers and memo maps a graph builds them with, which cost a
+      // short-lived process (the CLI) more of its start-up than anything they save.
+      const add = <A, B, E, R extends A>(context: Context.Context<A>, layer: Layer.Layer<B, E, R>) =>
+        Effect.map(Effect.provide(Layer.build(layer), context), (built) => Context.merge(context, built))
+      const files = yield* Layer.build(NodeFileSystem.layer)
+      const settings = yield* add(files, AuthConfig.layer)
+      const http = yield* add(settings, FetchHttpClient.layer)
+      const stored = yield* add(http, tokenStore)
+      const registry = yield* add(stored, ProviderRegistry.layerWith(options.providers ?? []))
+      const refresher = yield* add(registry, Refresher.layer)
+      return yield* add(refresher, CredentialResolver.layer)
+    })
+  )
+
+/** Every service `layerServices` provides: all of `layer` but the browser login's two. */
+export type CoreServices =
+  | ResolveServices
+  | JwtVerifier.JwtVerifier
+  | SecureRandom.SecureRandom
   | Revoker.Revoker
   | PkceFlow.PkceFlow
   | DeviceFlow.DeviceFlow
-  | CallbackServer.CallbackServer
-  | BrowserLauncher.BrowserLauncher
 
-export const layer = (options: Options = {}): Layer.Layer<Services, AuthError> => {
-  const base = Layer.mergeAll(AuthConfig.layer, FetchHttpClient.layer).pipe(Layer.provideMerge(NodeFileSystem.layer))
-  const withStore = tokenStore.pipe(Layer.provideMerge(base))
-  return Layer.mergeAll(
-    services(options).pipe(Layer.provideMerge(withStore)),
-    NodeCallbackServer.layer,
-    NodeBrowserLauncher.layer
-  )
-}
+/**
+ * Every core service over settings, the store and HTTP, without the loopback callback
+ * server and the browser launcher: `PkceFlow.login` asks for those two itself, so a
+ * program that logs in in a browser provides them around that call (as the CLI's `login`
+ * does, loading their code only then).
+ */
+export const layerServices = (options: Options = {}): Layer.Layer<CoreServices, AuthError> =>
+  services(options).pipe(Layer.provideMerge(base()))
+
+/** Every service `layer` provides. */
+export type Services = CoreServices | CallbackServer.CallbackServer | BrowserLauncher.BrowserLauncher
+
+export const layer = (options: Options = {}): Layer.Layer<Services, AuthError> =>
+  Layer.mergeAll(layerServices(options), NodeCallbackServer.layer, NodeBrowserLauncher.layer)

@@ -19,7 +19,6 @@ import {
 import type { Provider } from "@agent-auth/core"
 import { Clock, DateTime, Effect, Either, Option, Redacted } from "effect"
 import { demoBrowserLauncher, demoServer } from "../internal/demo.js"
-import * as Layers from "../internal/layers.js"
 import { account, json, optionValue, parseDuration, verbose } from "../internal/args.js"
 import { select } from "../internal/menu.js"
 import { bold, dim, event, expiry, link, say, stderrIsTty, stdinIsTty, withSpinner } from "../internal/output.js"
@@ -214,6 +213,8 @@ const loginWith = (p: Provider.ProviderConfig, method: Method, args: LoginArgs) 
         timeout: timeout.right
       })
       const waiting = pasted === undefined ? withSpinner("waiting for the browser…", run) : run
+      // The loopback server (node:http) and the browser launcher load only for a browser login.
+      const Layers = yield* Effect.promise(() => import("../internal/layers.js"))
       credential = yield* waiting.pipe(
         Effect.provide(Layers.callbackServer),
         Effect.provide(

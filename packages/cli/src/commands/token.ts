@@ -1,18 +1,10 @@
-/** `agent-auth token <provider>`: the secret on stdout and nothing else; `--json` prints the whole Credential. */
+/** `agent-auth token <provider>`: the command line; what it prints is handlers/token.ts. */
 import { Args, Command } from "@effect/cli"
-import { CredentialResolver, Domain } from "@agent-auth/core"
-import { Effect, Redacted } from "effect"
+import * as Handler from "../handlers/token.js"
 import { account, json, optionValue, verbose } from "../internal/args.js"
-import { data } from "../internal/output.js"
 
 export const token = Command.make(
   "token",
   { provider: Args.text({ name: "provider" }), account, json, verbose },
-  (args) =>
-    Effect.gen(function*() {
-      const resolver = yield* CredentialResolver.CredentialResolver
-      const credential = yield* resolver.resolve(args.provider, { account: optionValue(args.account) })
-      // The one place a secret is printed: to the stdout of the person who asked for it.
-      yield* data(args.json ? JSON.stringify(Domain.credentialToJson(credential)) : Redacted.value(Domain.credentialSecret(credential)))
-    })
+  (args) => Handler.token({ provider: args.provider, account: optionValue(args.account), json: args.json })
 ).pipe(Command.withDescription("print a valid access token (refreshed if due) or API key on stdout"))

@@ -8,31 +8,14 @@
  * start, written after every change and when the command ends. If the port is taken
  * (another agent-auth process is serving the demo), the command uses that server.
  */
-import { AuthConfig, BrowserLauncher, Provider, ProviderRegistry, TokenStore } from "@agent-auth/core"
+import { AuthConfig, BrowserLauncher, ProviderRegistry, TokenStore } from "@agent-auth/core"
 import type { FakeAuthServer } from "@agent-auth/testing"
 import * as NodeFileSystem from "@effect/platform-node/NodeFileSystem"
 import { NodeFiles } from "@agent-auth/node"
 import { Effect, Layer, Option } from "effect"
 import * as fs from "node:fs/promises"
 import * as path from "node:path"
-
-export const demoProvider = Provider.ProviderConfig.make({
-  id: "demo",
-  kind: "oidc",
-  displayName: "Demo (local authorization server, no network)",
-  issuer: "http://127.0.0.1:14555",
-  clientId: "agent-auth-demo",
-  scopes: ["openid", "email", "profile", "offline_access"],
-  authorizeParams: {},
-  redirect: { host: "127.0.0.1", path: "/callback", ports: [0] },
-  refreshFormat: "form",
-  revokeFormat: "form",
-  device: "rfc8628",
-  apiBaseUrl: "http://127.0.0.1:14555/v1",
-  apiKeyEnv: [],
-  apiKeyHeader: "authorization",
-  mode: "oauth_only"
-})
+import { demoProvider } from "./demoProvider.js"
 
 export const STATE_FILE = "demo-server.json"
 

@@ -1,4 +1,8 @@
-/** The Node layers only a browser login needs. */
+/**
+ * The Node layers only a browser login needs: the loopback server (node:http) and the
+ * browser launcher. commands/login.ts loads this module with import() when a browser
+ * login starts, so no other command loads their code.
+ */
 import { NodeBrowserLauncher, NodeCallbackServer } from "@agent-auth/node"
 
 export const callbackServer = NodeCallbackServer.layer

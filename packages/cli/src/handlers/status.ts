@@ -1,0 +1,148 @@
+/**
+ * `agent-auth status [<provider>]`, in the manner of `gh auth status`: one block per
+ * provider, every credential found and where it came from (the resolver's own `sources`,
+ * in the order it considers them), which one is used, every stored account and which is
+ * the default, the expiry (absolute and relative), secrets masked. Local state only: no network.
+ *
+ * No @effect/cli here: the whole CLI (commands/status.ts) and the small bundle (fast.ts)
+ * both run this.
+ */
+import { CredentialResolver, Domain, ExitCode, ProviderRegistry, TokenStore } from "@agent-auth/core"
+import type { Provider } from "@agent-auth/core"
+import type { NodeTokenStore } from "@agent-auth/node"
+import { Clock, DateTime, Effect } from "effect"
+import { exitWith } from "../internal/exit.js"
+import { bold, dim, event, expiry, green, red, say, yellow } from "../internal/output.js"
+
+type Source = CredentialResolver.Source
+
+/** Why a usable source is not the one used. */
+const notUsedBecause = (p: Provider.ProviderConfig, s: Source, active: Source | undefined): string => {
+  if (!s.eligible && (s._tag === "StoredKey" || s._tag === "OAuth")) {
+    return ` (not the default account; \`agent-auth use ${p.id} ${s.credential.account}\` makes it the default)`
+  }
+  return active === undefined ? "" : " (not used: another credential comes first)"
+}
+
+export interface StatusArgs {
+  /** Only this provider (shown even when nothing is found for it). */
+  readonly provider: string | undefined
+  readonly json: boolean
+}
+
+export const status = (args: StatusArgs) =>
+  Effect.gen(function*() {
+    const registry = yield* ProviderRegistry.ProviderRegistry
+    const resolver = yield* CredentialResolver.CredentialResolver
+    const now = yield* Clock.currentTimeMillis
+    const providers = args.provider !== undefined ? [yield* registry.get(args.provider)] : registry.list
+    const blocks: Array<{ p: Provider.ProviderConfig; found: ReadonlyArray<Source> }> = []
+    for (const p of providers) {
+      const found = yield* resolver.sources(p.id)
+      // Without a provider argument, show only the providers that have something.
+      if (found.length > 0 || args.provider !== undefined) blocks.push({ p, found })
+    }
+    let unusable = blocks.length === 0
+    const out: Array<Record<string, unknown>> = []
+    if (blocks.length === 0) yield* say("Not logged in to any provider. `agent-auth providers` lists them; `agent-auth login <provider>` signs in.")
+    for (const { p, found } of blocks) {
+      // What `resolve` uses: the first eligible source that needs no new sign-in.
+      const active = found.find((s) => s.eligible && s.usable)
+      if (active === undefined) unusable = true
+      yield* say(bold(p.id))
+      if (found.length === 0) {
+        const ways = [
+          ...(p.takesApiKey && p.apiKeyEnv.length > 0 ? [`set ${p.apiKeyEnv.join(" or ")}`] : []),
+          p.canLogin ? `run \`agent-auth login ${p.id}\`` : `run \`agent-auth login ${p.id} --with-api-key\``
+        ]
+        yield* say(`  ${red("X")} Not logged in: ${ways.join(", or ")}`)
+      }
+      const accounts = [
+        ...new Set(found.flatMap((s) => (s._tag === "StoredKey" || s._tag === "OAuth" ? [s.credential.account] : [])))
+      ]
+      const entries: Array<Record<string, unknown>> = []
+      for (const s of found) {
+        const used = s === active
+        const mark = used ? green("✓") : s.usable ? dim("-") : red("X")
+        const note = used || !s.usable ? "" : dim(notUsedBecause(p, s, active))
+        const common = { active: used, eligible: s.eligible, usable: s.usable }
+        switch (s._tag) {
+          case "Env":
+            yield* say(`  ${mark} API key from the environment variable ${s.origin.variable}${note}`)
+            yield* say(`    - Key: ${Domain.mask(s.key)}`)
+            entries.push({ source: "env", variable: s.origin.variable, ...common, key: Domain.mask(s.key) })
+            break
+          case "Config":
+            yield* say(`  ${mark} API key from ${s.origin.path} (apiKeys.${p.id})${note}`)
+            yield* say(`    - Key: ${Domain.mask(s.key)}`)
+            entries.push({ source: "config", path: s.origin.path, ...common, key: Domain.mask(s.key) })
+            break
+          case "StoredKey":
+            yield* say(`  ${mark} API key stored in ${s.origin.store} (account ${s.credential.account})${note}`)
+            yield* say(`    - Key: ${Domain.mask(s.credential.key)}`)
+            entries.push({ source: "stored_key", store: s.origin.store, account: s.credential.account, ...common, key: Domain.mask(s.credential.key) })
+            break
+          case "OAuth": {
+            const c = s.credential
+            const t = c.tokens
+            const who = c.claims.email ?? c.account
+            yield* say(`  ${mark} Logged in with OAuth as ${bold(who)} (account ${c.account}), stored in ${s.origin.store}${note}`)
+            if (c.claims.plan !== undefined) yield* say(`    - Plan: ${c.claims.plan}`)
+            if (c.claims.organization !== undefined) yield* say(`    - Organization: ${c.claims.organization}`)
+            if (c.claims.accountId !== undefined && c.claims.accountId !== c.account) yield* say(`    - Account id: ${c.claims.accountId}`)
+            if (t.scopes.length > 0) yield* say(`    - Scopes: ${t.scopes.join(" ")}`)
+            if (t.expiresAt !== undefined) {
+              const past = DateTime.toEpochMillis(t.expiresAt) <= now
+              const text = `${past ? "Expired" : "Expires"} ${yield* expiry(t.expiresAt)}`
+              yield* say(`    - ${past ? (t.refreshToken === undefined ? red(text) : yellow(text)) : text}` +
+                (past && t.refreshToken !== undefined ? " — refreshed on next use" : ""))
+            } else {
+              yield* say(`    - Expiry: not given by the provider`)
+            }
+            yield* say(`    - Refresh token: ${t.refreshToken === undefined ? red("none (log in again when it expires)") : "yes"}`)
+            yield* say(`    - Token: ${Domain.mask(t.accessToken)}`)
+            entries.push({
+              source: "oauth",
+              store: s.origin.store,
+              account: c.account,
+              ...common,
+              email: c.claims.email ?? null,
+              plan: c.claims.plan ?? null,
+              organization: c.claims.organization ?? null,
+              account_id: c.claims.accountId ?? null,
+              scopes: t.scopes,
+              expires_at: t.expiresAt === undefined ? null : DateTime.formatIso(t.expiresAt),
+              expires_in_seconds: t.expiresAt === undefined ? null : Math.round((DateTime.toEpochMillis(t.expiresAt) - now) / 1000),
+              refreshable: t.refreshToken !== undefined,
+              token: Domain.mask(t.accessToken)
+            })
+            break
+          }
+        }
+      }
+      // The default account: the eligible stored one (the recorded default when it is stored, else the first).
+      const chosen = found.find((s) => s.eligible && (s._tag === "StoredKey" || s._tag === "OAuth"))
+      const defaultAccount = chosen !== undefined && (chosen._tag === "StoredKey" || chosen._tag === "OAuth")
+        ? chosen.credential.account
+        : null
+      if (accounts.length > 1) {
+        yield* say(`  Accounts: ${accounts.map((a) => (a === defaultAccount ? `${bold(a)} (default)` : a)).join(", ")}` +
+          dim(` — \`agent-auth use ${p.id} <account>\` changes the default, \`--account\` picks one for a command`))
+      }
+      out.push({
+        provider: p.id,
+        usable: active !== undefined,
+        mode: p.mode,
+        accounts,
+        default_account: defaultAccount,
+        credentials: entries
+      })
+    }
+    // The file store says what is unsafe about its file and folder (open to others, a symlink).
+    const store = yield* TokenStore.TokenStore
+    const check = (store as Partial<NodeTokenStore.FileTokenStore>).check
+    const warnings = check === undefined ? [] : yield* check.pipe(Effect.orElseSucceed(() => []))
+    for (const w of warnings) yield* say(yellow(`! ${w}`))
+    if (args.json) yield* event({ providers: out, ...(warnings.length > 0 ? { warnings } : {}) })
+    if (unusable) yield* exitWith(ExitCode.AuthRequired)
+  })
