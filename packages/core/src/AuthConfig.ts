@@ -168,9 +168,10 @@ export const layer: Layer.Layer<AuthConfig, ConfigInvalid, FileSystem.FileSystem
     }).pipe(
       Effect.mapError((e) => new ConfigInvalid({ source: "environment", field: "AGENT_AUTH_STORE", reason: String(e) }))
     )
+    // An empty variable is unset (`AGENT_AUTH_HOME= cmd` must not make the current folder the home).
     const home = Option.getOrElse(
-      env.home,
-      () => `${Option.getOrElse(env.userHome, () => ".")}/.agent-auth`
+      Option.filter(env.home, (h) => h.length > 0),
+      () => `${Option.getOrElse(Option.filter(env.userHome, (h) => h.length > 0), () => ".")}/.agent-auth`
     )
     const configPath = `${home}/config.json`
     const text = yield* fs.readFileString(configPath).pipe(

@@ -1,5 +1,7 @@
 import { describe, expect, it } from "@effect/vitest"
-import { Duration, Either, Redacted } from "effect"
+import { FileSystem } from "@effect/platform"
+import { SystemError } from "@effect/platform/Error"
+import { ConfigProvider, Duration, Effect, Either, Redacted } from "effect"
 import { AuthConfig } from "@agent-auth/core"
 
 const parse = (value: unknown) => AuthConfig.parseConfigFile(JSON.stringify(value), "/home/u/.agent-auth/config.json")
@@ -57,4 +59,35 @@ describe("AuthConfig.parseConfigFile", () => {
     expect(Duration.toMinutes(AuthConfig.make({}).refreshSkew)).toBe(5)
     expect(Duration.toSeconds(AuthConfig.make({ file: { refreshSkewSeconds: 60 } }).refreshSkew)).toBe(60)
   })
+})
+
+describe("AuthConfig.layer", () => {
+  /** The settings under an environment, over a file system where config.json does not exist. */
+  const settings = (env: Record<string, string>) => {
+    const read: Array<string> = []
+    const files = FileSystem.layerNoop({
+      readFileString: (path) => {
+        read.push(path)
+        return Effect.fail(new SystemError({ reason: "NotFound", module: "FileSystem", method: "readFileString", pathOrDescriptor: path }))
+      }
+    })
+    return AuthConfig.AuthConfig.pipe(
+      Effect.provide(AuthConfig.layer),
+      Effect.provide(files),
+      Effect.withConfigProvider(ConfigProvider.fromMap(new Map(Object.entries(env)))),
+      Effect.map((config) => ({ home: config.home, read }))
+    )
+  }
+
+  it.effect("AGENT_AUTH_HOME, else $HOME/.agent-auth; config.json is read from there", () =>
+    Effect.gen(function*() {
+      expect(yield* settings({ AGENT_AUTH_HOME: "/srv/auth", HOME: "/home/u" })).toEqual({ home: "/srv/auth", read: ["/srv/auth/config.json"] })
+      expect(yield* settings({ HOME: "/home/u" })).toEqual({ home: "/home/u/.agent-auth", read: ["/home/u/.agent-auth/config.json"] })
+    }))
+
+  it.effect("an empty AGENT_AUTH_HOME (or HOME) counts as unset: never the current folder", () =>
+    Effect.gen(function*() {
+      expect((yield* settings({ AGENT_AUTH_HOME: "", HOME: "/home/u" })).home).toBe("/home/u/.agent-auth")
+      expect((yield* settings({ AGENT_AUTH_HOME: "", HOME: "" })).home).toBe("./.agent-auth")
+    }))
 })
