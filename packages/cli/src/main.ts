@@ -21,6 +21,8 @@ import { use } from "./commands/use.js"
 import { demoServer } from "./internal/demo.js"
 import { demoProvider } from "./internal/demoProvider.js"
 import { runCli } from "./internal/runtime.js"
+import { SecretOnCommandLine } from "./internal/secretArgs.js"
+import { secretArgument } from "./internal/secretWords.js"
 
 const VERSION = "0.1.0"
 
@@ -31,8 +33,13 @@ const root = Command.make("agent-auth").pipe(
 
 const cli = Command.run(root, { name: "agent-auth", version: VERSION })
 
+const secretAt = secretArgument(process.argv.slice(2))
+
 runCli(
-  Effect.suspend(() => cli(process.argv)).pipe(
+  Effect.zipRight(
+    secretAt === undefined ? Effect.void : Effect.fail(new SecretOnCommandLine({ position: secretAt })),
+    Effect.suspend(() => cli(process.argv))
+  ).pipe(
     // The embedded demo server, only for command lines that talk to it; it lives as long as the command.
     Effect.provide(demoServer(process.argv.slice(2))),
     // A browser login provides its loopback server and browser launcher itself (commands/login.ts).

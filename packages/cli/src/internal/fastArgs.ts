@@ -12,6 +12,7 @@
  * yes`), anything starting with `-` it does not know, and words with outer whitespace.
  * It must stay dependency-free: the launcher embeds it.
  */
+import { secretArgument } from "./secretWords.js"
 
 export type FastArgs =
   | {
@@ -37,6 +38,8 @@ const plainWord = (word: string): boolean => word.length > 0 && !word.startsWith
 export const fastArgs = (argv: ReadonlyArray<string>): FastArgs | undefined => {
   const command = argv[0]
   if (command !== "status" && command !== "token") return undefined
+  // The whole CLI refuses a key typed as an argument without printing it (main.ts).
+  if (secretArgument(argv) !== undefined) return undefined
   let json = false
   let verbose = false
   let account: string | undefined

@@ -1,0 +1,39 @@
+import { describe, expect, it } from "@effect/vitest"
+import { fastArgs } from "../src/internal/fastArgs.js"
+import { SecretOnCommandLine } from "../src/internal/secretArgs.js"
+import { looksLikeSecret, secretArgument } from "../src/internal/secretWords.js"
+
+const KEY = "sk-proj-CANARY-0123456789abcdef"
+
+describe("a secret on the command line", () => {
+  it("keys and tokens look like secrets; names, ids, paths and flags do not", () => {
+    for (const secret of [KEY, "sk-ant-api03-abcdefghijklmnop", "eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiIxIn0.c2ln", "ya29.a0AfH6SMBxxxxxxxxxxxx", "AIzaSyA-0123456789abcdefghijk", "ghp_0123456789abcdefghijklmn"]) {
+      expect({ secret, looks: looksLikeSecret(secret) }).toEqual({ secret, looks: true })
+    }
+    for (const word of ["openai", "anthropic", "sk-short", "ada@example.com", "/home/ada/key.txt", "--with-api-key", "status", "sk- with spaces and more words"]) {
+      expect({ word, looks: looksLikeSecret(word) }).toEqual({ word, looks: false })
+    }
+  })
+
+  it("secretArgument gives the 1-based position, also inside --flag=value, and nothing for a clean line", () => {
+    expect(secretArgument(["login", "openai", "--with-api-key", KEY])).toBe(4)
+    expect(secretArgument(["token", KEY])).toBe(2)
+    expect(secretArgument(["login", "openai", `--account=${KEY}`])).toBe(3)
+    expect(secretArgument(["login", "openai", "--with-api-key", "--verbose"])).toBeUndefined()
+    expect(secretArgument([])).toBeUndefined()
+  })
+
+  it("a line with one never goes to the small bundle (whose errors could quote a provider name)", () => {
+    expect(fastArgs(["status", KEY])).toBeUndefined()
+    expect(fastArgs(["token", KEY])).toBeUndefined()
+    expect(fastArgs(["token", "openai", "--account", KEY])).toBeUndefined()
+    expect(fastArgs(["token", "openai"])).toBeDefined()
+  })
+
+  it("the refusal names the position and the way to pass a key, never the key (exit 2)", () => {
+    const e = new SecretOnCommandLine({ position: 4 })
+    expect(e.message).toContain("Argument 4")
+    expect(e.message).toContain("--with-api-key < key.txt")
+    expect(e.exitCode).toBe(2)
+  })
+})
