@@ -7,9 +7,14 @@ import { BrowserLauncher, CallbackServer, DeviceFlow, PkceFlow, PortUnavailable,
 import { FakeAuthServer } from "@agent-auth/testing"
 import { describe, expect, it } from "@effect/vitest"
 import { Deferred, Effect, Fiber, Layer, Option, Queue, Redacted, TestClock } from "effect"
-import { ISSUER, servicesLayer } from "./support/services.js"
+import { acmeFile, ISSUER, servicesLayer } from "./support/services.js"
 
 const REDIRECT = "http://127.0.0.1:4242/callback"
+const AUDIENCE = "https://llm.acme.example/api"
+
+/** The `aud` of a JWT access token (the fake signs them; the signature is not the point here). */
+const audienceOf = (token: Redacted.Redacted<string>): unknown =>
+  JSON.parse(Buffer.from(Redacted.value(token).split(".")[1]!, "base64url").toString("utf8")).aud
 
 /** What the browser does: GET the authorization URL, return where the server redirects to. */
 const authorize = (url: string) =>
@@ -42,6 +47,24 @@ describe("PkceFlow against the fake server", () => {
       expect(yield* fake.isActive(login.tokens.accessToken)).toBe(true)
       expect((yield* fake.counts).authorizationCode).toBe(1)
     }).pipe(Effect.provide(servicesLayer())))
+
+  it.effect("a configured audience is asked for (audience=) and the access token is issued for it", () =>
+    Effect.gen(function*() {
+      const flow = yield* PkceFlow.PkceFlow
+      const pending = yield* flow.start("acme", { redirectUri: REDIRECT })
+      expect(new URL(pending.authorizationUrl).searchParams.get("audience")).toBe(AUDIENCE)
+      const login = yield* flow.complete(pending, PkceFlow.parseCallbackInput(yield* authorize(pending.authorizationUrl)))
+      expect(audienceOf(login.tokens.accessToken)).toEqual([AUDIENCE])
+    }).pipe(Effect.provide(servicesLayer({ file: acmeFile({ audience: AUDIENCE }), fake: { jwtAccessTokens: true } }))))
+
+  it.effect("without an audience none is asked for (the token is for the issuer)", () =>
+    Effect.gen(function*() {
+      const flow = yield* PkceFlow.PkceFlow
+      const pending = yield* flow.start("acme", { redirectUri: REDIRECT })
+      expect(new URL(pending.authorizationUrl).searchParams.has("audience")).toBe(false)
+      const login = yield* flow.complete(pending, PkceFlow.parseCallbackInput(yield* authorize(pending.authorizationUrl)))
+      expect(audienceOf(login.tokens.accessToken)).toEqual([ISSUER])
+    }).pipe(Effect.provide(servicesLayer({ fake: { jwtAccessTokens: true } }))))
 
   it.effect("a wrong state fails with StateMismatch and makes no token request", () =>
     Effect.gen(function*() {
@@ -165,11 +188,18 @@ describe("PkceFlow.login", () => {
       const silent = Layer.succeed(CallbackServer.CallbackServer, {
         listen: (o) => Effect.succeed({ redirectUri: `http://${o.host}:4242${o.path}`, awaitCallback: () => Effect.never })
       })
-      const fiber = yield* flow.login("acme", { timeout: "2 minutes" }).pipe(
+      // The time limit starts once the browser step is done: move the clock only after it
+      // (under load the login fiber may not have got there yet when the test goes on).
+      const waiting = yield* Deferred.make<void>()
+      const fiber = yield* flow.login("acme", {
+        timeout: "2 minutes",
+        onEvent: (e) => (e._tag === "BrowserSkipped" ? Deferred.succeed(waiting, undefined).pipe(Effect.asVoid) : Effect.void)
+      }).pipe(
         Effect.provide(Layer.merge(silent, BrowserLauncher.layerNone())),
         Effect.flip,
         Effect.fork
       )
+      yield* Deferred.await(waiting)
       yield* TestClock.adjust("119 seconds")
       expect(fiber.unsafePoll()).toBeNull()
       yield* TestClock.adjust("1 second")
@@ -208,6 +238,20 @@ describe("DeviceFlow against the fake server", () => {
       expect((yield* fake.counts).deviceCode).toBe(3)
     }).pipe(Effect.provide(servicesLayer())))
 
+  it.effect("a configured audience is sent with the device authorization request", () =>
+    Effect.gen(function*() {
+      const device = yield* DeviceFlow.DeviceFlow
+      const fake = yield* FakeAuthServer.FakeAuthServer
+      const shown = yield* Deferred.make<string>()
+      const fiber = yield* device.login("acme", {
+        onEvent: (e) => (e._tag === "DeviceCode" ? Effect.asVoid(Deferred.succeed(shown, e.userCode)) : Effect.void)
+      }).pipe(Effect.fork)
+      expect(yield* fake.approveDevice(yield* Deferred.await(shown))).toBe(true)
+      yield* TestClock.adjust("5 seconds")
+      const login = yield* Fiber.join(fiber)
+      expect(audienceOf(login.tokens.accessToken)).toEqual([AUDIENCE])
+    }).pipe(Effect.provide(servicesLayer({ file: acmeFile({ audience: AUDIENCE }), fake: { jwtAccessTokens: true } }))))
+
   it.effect("a denied code is AuthorizationDenied", () =>
     Effect.gen(function*() {
       const device = yield* DeviceFlow.DeviceFlow
@@ -224,7 +268,12 @@ describe("DeviceFlow against the fake server", () => {
   it.effect("an unapproved code ends in LoginTimeout when its lifetime is over", () =>
     Effect.gen(function*() {
       const device = yield* DeviceFlow.DeviceFlow
-      const fiber = yield* device.login("acme").pipe(Effect.flip, Effect.fork)
+      // Move the clock once the code is shown (the polling has started), not before.
+      const shown = yield* Deferred.make<void>()
+      const fiber = yield* device.login("acme", {
+        onEvent: (e) => (e._tag === "DeviceCode" ? Deferred.succeed(shown, undefined).pipe(Effect.asVoid) : Effect.void)
+      }).pipe(Effect.flip, Effect.fork)
+      yield* Deferred.await(shown)
       yield* TestClock.adjust("16 minutes")
       expect((yield* Fiber.join(fiber))._tag).toBe("LoginTimeout")
     }).pipe(Effect.provide(servicesLayer({ fake: { deviceCodeTtl: "10 minutes" } }))))

@@ -101,7 +101,11 @@ export const make = Effect.gen(function*() {
           description: `${metadata.issuer} advertises no device_authorization_endpoint; log in with the browser instead`
         })
       }
-      const json = yield* postJson(provider, endpoint, withClientAuth(provider, { scope: provider.scopes.join(" ") }), "form", config.httpTimeout)
+      const request = {
+        scope: provider.scopes.join(" "),
+        ...(provider.audience === undefined ? {} : { audience: provider.audience })
+      }
+      const json = yield* postJson(provider, endpoint, withClientAuth(provider, request), "form", config.httpTimeout)
       const auth = yield* Schema.decodeUnknown(DeviceAuthorization)(json).pipe(
         Effect.mapError(() => new NetworkError({ provider: provider.id, endpoint, reason: "the answer is not a device authorization (RFC 8628)" }))
       )

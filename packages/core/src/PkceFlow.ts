@@ -148,6 +148,7 @@ export const make = Effect.gen(function*() {
         code_challenge_method: "S256",
         state,
         nonce,
+        audience: provider.audience,
         ...provider.authorizeParams
       }
       for (const [k, v] of Object.entries(params)) if (v !== undefined) url.searchParams.set(k, v)

@@ -39,7 +39,11 @@ export class ProviderConfig extends Schema.Class<ProviderConfig>("ProviderConfig
   clientId: Schema.optional(Schema.String),
   clientSecret: Schema.optional(Secret),
   scopes: Schema.Array(Schema.String),
-  /** Expected `aud` besides the client id (some gateways issue for an API audience). */
+  /**
+   * The API the access token is for, asked with `audience=` on the authorization and device
+   * authorization requests (Auth0, and gateways that follow it). The ID token's `aud` is
+   * still the client id.
+   */
   audience: Schema.optional(Schema.String),
   /** Extra query parameters on the authorization request. */
   authorizeParams: Schema.Record({ key: Schema.String, value: Schema.String }),

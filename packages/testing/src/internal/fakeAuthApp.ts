@@ -179,7 +179,11 @@ export const makeApp = (deps: AppDeps): {
         ? yield* keys.sign({
           iss: config.issuer,
           sub: grant.user.sub,
-          aud: config.flavor === "openai" ? ["https://api.openai.com/v1"] : [config.issuer],
+          aud: grant.audience !== undefined
+            ? [grant.audience]
+            : config.flavor === "openai"
+            ? ["https://api.openai.com/v1"]
+            : [config.issuer],
           client_id: grant.clientId,
           scp: grant.scope.split(" ").filter((x) => x.length > 0),
           iat,
@@ -408,6 +412,7 @@ export const makeApp = (deps: AppDeps): {
           challenge: p["code_challenge"]!,
           nonce: p["nonce"],
           scope: p["scope"] ?? config.defaultScope,
+          audience: p["audience"],
           user: s.user,
           exp: t + config.codeTtlMillis,
           used: false,
@@ -587,7 +592,7 @@ export const makeApp = (deps: AppDeps): {
 
   // -- device flow ------------------------------------------------------------------------
 
-  const newDevice = (clientId: string, scope: string) =>
+  const newDevice = (clientId: string, scope: string, audience: string | undefined) =>
     Effect.gen(function*() {
       const deviceCode = yield* randomToken(32)
       const code = yield* userCode
@@ -596,6 +601,7 @@ export const makeApp = (deps: AppDeps): {
         userCode: code,
         clientId,
         scope,
+        audience,
         exp: t + config.deviceCodeTtlMillis,
         interval: config.deviceIntervalSeconds,
         status: "pending" as const,
@@ -617,7 +623,7 @@ export const makeApp = (deps: AppDeps): {
         if (Option.isNone(body)) return errorResponse(S.failure("invalid_request", "the body must be a form"))
         const client = yield* authenticate(body.value)
         if (isFailure(client)) return errorResponse(client)
-        const rec = yield* newDevice(client.clientId, body.value["scope"] ?? config.defaultScope)
+        const rec = yield* newDevice(client.clientId, body.value["scope"] ?? config.defaultScope, body.value["audience"])
         const verification = url(paths.deviceVerification)
         return json(
           {
@@ -646,7 +652,7 @@ export const makeApp = (deps: AppDeps): {
         const clientId = Option.getOrUndefined(body)?.["client_id"]
         const client = config.clients.find((c) => c.clientId === clientId)
         if (client === undefined) return json({ error: { message: "unknown client", code: "invalid_client" } }, 404)
-        const rec = yield* newDevice(client.clientId, config.defaultScope)
+        const rec = yield* newDevice(client.clientId, config.defaultScope, undefined)
         return json({ device_auth_id: rec.deviceCode, user_code: rec.userCode, interval: String(rec.interval) }, 200, noStore)
       })
     )

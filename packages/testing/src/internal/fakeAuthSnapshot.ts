@@ -36,6 +36,7 @@ const Grant = Schema.Struct({
   clientId: Schema.String,
   user: User,
   scope: Schema.String,
+  audience: orUndefined(Schema.String),
   authTime: Time,
   revoked: Schema.Boolean
 })
@@ -62,6 +63,7 @@ const Code = Schema.Struct({
   challenge: Schema.String,
   nonce: orUndefined(Schema.String),
   scope: Schema.String,
+  audience: orUndefined(Schema.String),
   user: User,
   exp: Time,
   used: Schema.Boolean,
@@ -73,6 +75,7 @@ const Device = Schema.Struct({
   userCode: Schema.String,
   clientId: Schema.String,
   scope: Schema.String,
+  audience: orUndefined(Schema.String),
   exp: Time,
   interval: Time,
   status: Schema.Literal("pending", "approved", "denied"),

@@ -40,6 +40,8 @@ export interface Grant {
   readonly clientId: string
   readonly user: FakeUser
   readonly scope: string
+  /** What the client asked the access token to be for (`audience=`, as Auth0 takes it). */
+  readonly audience: string | undefined
   readonly authTime: number
   readonly revoked: boolean
 }
@@ -67,6 +69,7 @@ export interface CodeRecord {
   readonly challenge: string
   readonly nonce: string | undefined
   readonly scope: string
+  readonly audience: string | undefined
   readonly user: FakeUser
   readonly exp: number
   readonly used: boolean
@@ -79,6 +82,7 @@ export interface DeviceRecord {
   readonly userCode: string
   readonly clientId: string
   readonly scope: string
+  readonly audience: string | undefined
   readonly exp: number
   /** Seconds; grows by 5 at each `slow_down` (RFC 8628 §3.5). */
   readonly interval: number
@@ -283,7 +287,7 @@ export const mint = (
   now: number,
   life: Lifetimes
 ): [Issued, State] =>
-  issue(s, { id: fresh.grantId, clientId, user: s.user, scope, authTime: now, revoked: false }, fresh, now, life, undefined)
+  issue(s, { id: fresh.grantId, clientId, user: s.user, scope, audience: undefined, authTime: now, revoked: false }, fresh, now, life, undefined)
 
 export const addCode = (s: State, code: string, record: CodeRecord): State => ({ ...s, codes: HashMap.set(s.codes, code, record) })
 
@@ -311,7 +315,15 @@ export const exchangeCode = (
   if (req.redirectUri !== rec.redirectUri) return [failure("invalid_grant", "redirect_uri does not match the authorization request"), s]
   if (req.challengeOfVerifier === undefined) return [failure("invalid_grant", "code_verifier required (PKCE)"), s]
   if (req.challengeOfVerifier !== rec.challenge) return [failure("invalid_grant", "PKCE verification failed"), s]
-  const grant: Grant = { id: fresh.grantId, clientId: rec.clientId, user: rec.user, scope: rec.scope, authTime: now, revoked: false }
+  const grant: Grant = {
+    id: fresh.grantId,
+    clientId: rec.clientId,
+    user: rec.user,
+    scope: rec.scope,
+    audience: rec.audience,
+    authTime: now,
+    revoked: false
+  }
   const consumed = { ...s, codes: HashMap.set(s.codes, req.code, { ...rec, used: true, grantId: grant.id }) }
   return issue(consumed, grant, fresh, now, life, rec.nonce)
 }
@@ -393,6 +405,7 @@ export const pollDevice = (
     clientId: rec.clientId,
     user: rec.user ?? s.user,
     scope: rec.scope,
+    audience: rec.audience,
     authTime: now,
     revoked: false
   }
@@ -427,6 +440,7 @@ export const pollOpenAiDevice = (
       challenge: code.challenge,
       nonce: undefined,
       scope: rec.scope,
+      audience: rec.audience,
       user: rec.user ?? s.user,
       exp: now + code.ttlMillis,
       used: false,
