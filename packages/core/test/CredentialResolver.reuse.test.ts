@@ -194,6 +194,8 @@ describe("CredentialResolver: reusing the last answer", () => {
       const fiber = yield* Effect.fork(
         Effect.all(Array.from({ length: 100 }, () => Effect.map(resolver.resolve("acme"), secret)), { concurrency: "unbounded" })
       )
+      // The clock moves once the refresh is waiting at the endpoint, not before.
+      while (fake.tokenCalls() === 0) yield* Effect.yieldNow()
       yield* TestClock.adjust(Duration.seconds(1))
       const got = yield* Fiber.join(fiber)
       expect(new Set(got)).toEqual(new Set(["at-1"]))
