@@ -139,10 +139,8 @@ const loginWith = (p: Provider.ProviderConfig, method: Method, args: LoginArgs) 
       }
       if (!args.withApiKey && stdinIsTty() === false) {
         yield* say(`${p.displayName} takes an API key; reading it from stdin.`)
-      } else if (stdinIsTty()) {
-        yield* say(`Paste the API key for ${p.displayName} and press Enter (it is not echoed):`)
       }
-      const key = yield* readSecretFromStdin
+      const key = yield* readSecretFromStdin(`Paste the API key for ${p.displayName} and press Enter (it is not echoed):`)
       if (Redacted.value(key).length === 0) {
         return yield* new ConfigInvalid({ source: "stdin", field: "api key", reason: "no key was given on stdin" })
       }

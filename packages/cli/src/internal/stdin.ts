@@ -2,13 +2,18 @@
 import { Effect, Redacted, type Scope } from "effect"
 import * as readline from "node:readline"
 
-/** All of stdin (or one line on a terminal, not echoed), trimmed, as a Redacted. */
-export const readSecretFromStdin: Effect.Effect<Redacted.Redacted<string>> = Effect.async<Redacted.Redacted<string>>((resume) => {
+/**
+ * All of stdin (or one line on a terminal, not echoed), trimmed, as a Redacted. On a
+ * terminal `prompt` is shown once echo is off: what is typed as soon as it appears is not
+ * shown either.
+ */
+export const readSecretFromStdin = (prompt: string): Effect.Effect<Redacted.Redacted<string>> => Effect.async<Redacted.Redacted<string>>((resume) => {
   const stdin = process.stdin
   if (stdin.isTTY) {
     // Raw mode so the key is not echoed to the screen.
     let buf = ""
     stdin.setRawMode(true)
+    process.stderr.write(prompt + "\n")
     stdin.resume()
     const onData = (chunk: Buffer) => {
       for (const ch of chunk.toString("utf8")) {
