@@ -3,6 +3,7 @@
  * TestClock: PKCE start → authorize → complete, pasted input, the login race, device code.
  */
 import { HttpClient, HttpClientRequest } from "@effect/platform"
+import type { AuthError, Domain } from "@agent-auth/core"
 import { BrowserLauncher, CallbackServer, DeviceFlow, PkceFlow, PortUnavailable, TokenStore } from "@agent-auth/core"
 import { FakeAuthServer } from "@agent-auth/testing"
 import { describe, expect, it } from "@effect/vitest"
@@ -219,15 +220,28 @@ describe("PkceFlow.login", () => {
 })
 
 describe("DeviceFlow against the fake server", () => {
-  it.effect("RFC 8628: shows the code, polls at the interval, stores the login once approved", () =>
+  /**
+   * Starts a device login in a fiber and waits until its code is shown (polling has begun,
+   * so the clock may move): the login's fiber (its exit, flipped or not) and the code.
+   */
+  const started = <A, E, R>(
+    provider: string,
+    run: (login: Effect.Effect<Domain.OAuthCredential, AuthError>) => Effect.Effect<A, E, R>
+  ) =>
     Effect.gen(function*() {
       const device = yield* DeviceFlow.DeviceFlow
+      const shown = yield* Deferred.make<{ readonly code: string; readonly uri: string }>()
+      const fiber = yield* Effect.fork(run(device.login(provider, {
+        onEvent: (e) =>
+          e._tag === "DeviceCode" ? Effect.asVoid(Deferred.succeed(shown, { code: e.userCode, uri: e.verificationUri })) : Effect.void
+      })))
+      return { fiber, ...(yield* Deferred.await(shown)) }
+    })
+
+  it.effect("RFC 8628: shows the code, polls at the interval, stores the login once approved", () =>
+    Effect.gen(function*() {
       const fake = yield* FakeAuthServer.FakeAuthServer
-      const shown = yield* Deferred.make<string>()
-      const fiber = yield* device.login("acme", {
-        onEvent: (e) => (e._tag === "DeviceCode" ? Effect.asVoid(Deferred.succeed(shown, e.userCode)) : Effect.void)
-      }).pipe(Effect.fork)
-      const userCode = yield* Deferred.await(shown)
+      const { code: userCode, fiber } = yield* started("acme", (login) => login)
       yield* TestClock.adjust("5 seconds")
       yield* TestClock.adjust("5 seconds")
       expect((yield* fake.counts).deviceCode).toBe(2) // two polls, both pending
@@ -240,13 +254,9 @@ describe("DeviceFlow against the fake server", () => {
 
   it.effect("a configured audience is sent with the device authorization request", () =>
     Effect.gen(function*() {
-      const device = yield* DeviceFlow.DeviceFlow
       const fake = yield* FakeAuthServer.FakeAuthServer
-      const shown = yield* Deferred.make<string>()
-      const fiber = yield* device.login("acme", {
-        onEvent: (e) => (e._tag === "DeviceCode" ? Effect.asVoid(Deferred.succeed(shown, e.userCode)) : Effect.void)
-      }).pipe(Effect.fork)
-      expect(yield* fake.approveDevice(yield* Deferred.await(shown))).toBe(true)
+      const { code, fiber } = yield* started("acme", (login) => login)
+      expect(yield* fake.approveDevice(code)).toBe(true)
       yield* TestClock.adjust("5 seconds")
       const login = yield* Fiber.join(fiber)
       expect(audienceOf(login.tokens.accessToken)).toEqual([AUDIENCE])
@@ -254,39 +264,25 @@ describe("DeviceFlow against the fake server", () => {
 
   it.effect("a denied code is AuthorizationDenied", () =>
     Effect.gen(function*() {
-      const device = yield* DeviceFlow.DeviceFlow
       const fake = yield* FakeAuthServer.FakeAuthServer
-      const shown = yield* Deferred.make<string>()
-      const fiber = yield* device.login("acme", {
-        onEvent: (e) => (e._tag === "DeviceCode" ? Effect.asVoid(Deferred.succeed(shown, e.userCode)) : Effect.void)
-      }).pipe(Effect.flip, Effect.fork)
-      yield* fake.denyDevice(yield* Deferred.await(shown))
+      const { code, fiber } = yield* started("acme", Effect.flip)
+      yield* fake.denyDevice(code)
       yield* TestClock.adjust("5 seconds")
       expect(yield* Fiber.join(fiber)).toMatchObject({ _tag: "AuthorizationDenied", error: "access_denied" })
     }).pipe(Effect.provide(servicesLayer())))
 
   it.effect("an unapproved code ends in LoginTimeout when its lifetime is over", () =>
     Effect.gen(function*() {
-      const device = yield* DeviceFlow.DeviceFlow
-      // Move the clock once the code is shown (the polling has started), not before.
-      const shown = yield* Deferred.make<void>()
-      const fiber = yield* device.login("acme", {
-        onEvent: (e) => (e._tag === "DeviceCode" ? Deferred.succeed(shown, undefined).pipe(Effect.asVoid) : Effect.void)
-      }).pipe(Effect.flip, Effect.fork)
-      yield* Deferred.await(shown)
+      // The clock moves once the code is shown (the polling has started), not before.
+      const { fiber } = yield* started("acme", Effect.flip)
       yield* TestClock.adjust("16 minutes")
       expect((yield* Fiber.join(fiber))._tag).toBe("LoginTimeout")
     }).pipe(Effect.provide(servicesLayer({ fake: { deviceCodeTtl: "10 minutes" } }))))
 
   it.effect("OpenAI's variant: user code, polling, then the code exchange with the device redirect", () =>
     Effect.gen(function*() {
-      const device = yield* DeviceFlow.DeviceFlow
       const fake = yield* FakeAuthServer.FakeAuthServer
-      const shown = yield* Deferred.make<{ code: string; uri: string }>()
-      const fiber = yield* device.login("openai", {
-        onEvent: (e) => (e._tag === "DeviceCode" ? Effect.asVoid(Deferred.succeed(shown, { code: e.userCode, uri: e.verificationUri })) : Effect.void)
-      }).pipe(Effect.fork)
-      const { code, uri } = yield* Deferred.await(shown)
+      const { code, fiber, uri } = yield* started("openai", (login) => login)
       expect(uri).toBe(`${ISSUER}/codex/device`)
       yield* TestClock.adjust("5 seconds")
       yield* fake.approveDevice(code)
