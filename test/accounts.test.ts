@@ -4,20 +4,15 @@
  * `refresh`, `logout` acting on the default unless `--account` names another.
  */
 import { FakeAuthServer } from "@agent-auth/testing"
-import { afterAll, beforeAll, describe, expect, it } from "@effect/vitest"
-import { Effect, Exit, Scope } from "effect"
+import { describe, expect, it } from "@effect/vitest"
+import { Effect } from "effect"
 import * as fs from "node:fs"
 import * as path from "node:path"
 import { cliEnv, finish, followAuthorization, nextEvent, run, start, tempHome } from "./support/cli.js"
+import { serveForFile } from "./support/fakeServer.js"
 
-let scope: Scope.CloseableScope
 let fake: FakeAuthServer.FakeAuthServerShape
-
-beforeAll(async () => {
-  scope = await Effect.runPromise(Scope.make())
-  fake = await Effect.runPromise(Scope.extend(FakeAuthServer.make({}), scope))
-})
-afterAll(() => Effect.runPromise(Scope.close(scope, Exit.void)))
+serveForFile({}, (server) => (fake = server))
 
 const ADA = FakeAuthServer.defaultUser.email
 const BOB = "bob@example.test"

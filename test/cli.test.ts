@@ -3,21 +3,16 @@
  * AGENT_AUTH_HOME, and the fake authorization server on a real 127.0.0.1 socket.
  */
 import { FakeAuthServer } from "@agent-auth/testing"
-import { afterAll, beforeAll, describe, expect, it } from "@effect/vitest"
-import { Effect, Exit, Scope } from "effect"
+import { describe, expect, it } from "@effect/vitest"
+import { Effect } from "effect"
 import * as fs from "node:fs"
 import * as net from "node:net"
 import * as path from "node:path"
 import { cliEnv, finish, followAuthorization, nextEvent, run, start, tempHome } from "./support/cli.js"
+import { serveForFile } from "./support/fakeServer.js"
 
-let scope: Scope.CloseableScope
 let fake: FakeAuthServer.FakeAuthServerShape
-
-beforeAll(async () => {
-  scope = await Effect.runPromise(Scope.make())
-  fake = await Effect.runPromise(Scope.extend(FakeAuthServer.make({ accessTokenTtl: "1 hour" }), scope))
-})
-afterAll(() => Effect.runPromise(Scope.close(scope, Exit.void)))
+serveForFile({ accessTokenTtl: "1 hour" }, (server) => (fake = server))
 
 const homeWithAcme = (extra: Record<string, unknown> = {}) => {
   const home = tempHome()

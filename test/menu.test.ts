@@ -3,23 +3,17 @@
  * The terminal is a real pseudo-terminal: util-linux `script` runs the bundle on one and
  * relays this test's keystrokes to it, so raw mode, echo and redrawing are the real thing.
  */
-import { afterAll, beforeAll, describe, expect, it } from "@effect/vitest"
+import { describe, expect, it } from "@effect/vitest"
 import { FakeAuthServer } from "@agent-auth/testing"
-import { Effect, Exit, Scope } from "effect"
 import { spawn } from "node:child_process"
 import * as fs from "node:fs"
 import * as path from "node:path"
 import { bundle, cliEnv, run, tempHome } from "./support/cli.js"
 import { freePort } from "./support/demo.js"
+import { serveForFile } from "./support/fakeServer.js"
 
-let scope: Scope.CloseableScope
 let fake: FakeAuthServer.FakeAuthServerShape
-
-beforeAll(async () => {
-  scope = await Effect.runPromise(Scope.make())
-  fake = await Effect.runPromise(Scope.extend(FakeAuthServer.make({}), scope))
-})
-afterAll(() => Effect.runPromise(Scope.close(scope, Exit.void)))
+serveForFile({}, (server) => (fake = server))
 
 const quote = (s: string) => `'${s.replace(/'/g, `'\\''`)}'`
 

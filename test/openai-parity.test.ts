@@ -37,22 +37,16 @@ import {
 } from "./support/codex.js"
 import { freePort } from "./support/demo.js"
 import { ISSUER, servicesLayer } from "./support/services.js"
+import { serveForFile } from "./support/fakeServer.js"
 
-let scope: Scope.CloseableScope
 let fake: FakeAuthServer.FakeAuthServerShape
 let proxy: RecordingProxy
 
+serveForFile({ flavor: "openai", accessTokenTtl: "1 hour", deviceInterval: "1 second" }, (server) => (fake = server))
 beforeAll(async () => {
-  scope = await Effect.runPromise(Scope.make())
-  fake = await Effect.runPromise(
-    Scope.extend(FakeAuthServer.make({ flavor: "openai", accessTokenTtl: "1 hour", deviceInterval: "1 second" }), scope)
-  )
   proxy = await recordingProxy(fake.issuer)
 })
-afterAll(async () => {
-  await proxy.close()
-  await Effect.runPromise(Scope.close(scope, Exit.void))
-})
+afterAll(() => proxy.close())
 
 /** config.json's openai entry: the fake issuer, token and revocation through the recording proxy, any free port. */
 const openaiConfig = (extra: Record<string, unknown> = {}) => ({

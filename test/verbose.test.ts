@@ -6,20 +6,14 @@
  * looked for in everything every command printed; only `token`'s stdout may hold one.
  */
 import { FakeAuthServer } from "@agent-auth/testing"
-import { afterAll, beforeAll, describe, expect, it } from "@effect/vitest"
-import { Effect, Exit, Scope } from "effect"
+import { describe, expect, it } from "@effect/vitest"
 import * as fs from "node:fs"
 import * as path from "node:path"
 import { type CliResult, cliEnv, finish, followAuthorization, nextEvent, run, start, tempHome } from "./support/cli.js"
+import { serveForFile } from "./support/fakeServer.js"
 
-let scope: Scope.CloseableScope
 let fake: FakeAuthServer.FakeAuthServerShape
-
-beforeAll(async () => {
-  scope = await Effect.runPromise(Scope.make())
-  fake = await Effect.runPromise(Scope.extend(FakeAuthServer.make({}), scope))
-})
-afterAll(() => Effect.runPromise(Scope.close(scope, Exit.void)))
+serveForFile({}, (server) => (fake = server))
 
 const CANARY = {
   env: "sk-CANARY-environment-4b1d9e7f0a2c",

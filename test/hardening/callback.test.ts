@@ -6,26 +6,18 @@
  * real browser redirect and checks the login completes and is stored.
  */
 import { FakeAuthServer } from "@agent-auth/testing"
-import { afterAll, beforeAll, expect } from "@effect/vitest"
-import { Effect, Exit, Scope } from "effect"
+import { afterAll, expect } from "@effect/vitest"
 import * as fs from "node:fs"
 import * as path from "node:path"
 import { type CliResult, cliEnv, finish, nextEvent, start } from "../support/cli.js"
 import { authorize, closedWithin, connects, homes, raw, slowLoris } from "./support/attack.js"
 import { area } from "./support/table.js"
+import { serveForFile } from "../support/fakeServer.js"
 
-let scope: Scope.CloseableScope
 let fake: FakeAuthServer.FakeAuthServerShape
 const home = homes()
-
-beforeAll(async () => {
-  scope = await Effect.runPromise(Scope.make())
-  fake = await Effect.runPromise(Scope.extend(FakeAuthServer.make(), scope))
-})
-afterAll(async () => {
-  await Effect.runPromise(Scope.close(scope, Exit.void))
-  home.cleanup()
-})
+serveForFile({}, (server) => (fake = server))
+afterAll(() => home.cleanup())
 
 /** A login waiting for its browser: the CLI child, its callback port and the state it sent. */
 const pendingLogin = async () => {

@@ -7,27 +7,20 @@ import * as NodeFileSystem from "@effect/platform-node/NodeFileSystem"
 import { AuthConfig } from "@agent-auth/core"
 import { NodeTokenStore } from "@agent-auth/node"
 import { FakeAuthServer } from "@agent-auth/testing"
-import { afterAll, beforeAll, expect } from "@effect/vitest"
-import { Effect, Exit, Scope } from "effect"
+import { afterAll, expect } from "@effect/vitest"
+import { Effect } from "effect"
 import * as fs from "node:fs"
 import * as path from "node:path"
 import { cliEnv, run } from "../support/cli.js"
 import { homes } from "./support/attack.js"
 import { credentialsPath, readCredentials, seedIssued } from "./support/seed.js"
 import { area } from "./support/table.js"
+import { serveForFile } from "../support/fakeServer.js"
 
-let scope: Scope.CloseableScope
 let fake: FakeAuthServer.FakeAuthServerShape
 const home = homes()
-
-beforeAll(async () => {
-  scope = await Effect.runPromise(Scope.make())
-  fake = await Effect.runPromise(Scope.extend(FakeAuthServer.make(), scope))
-})
-afterAll(async () => {
-  await Effect.runPromise(Scope.close(scope, Exit.void))
-  home.cleanup()
-})
+serveForFile({}, (server) => (fake = server))
+afterAll(() => home.cleanup())
 
 const mode = (p: string) => fs.lstatSync(p).mode & 0o777
 

@@ -15,7 +15,7 @@ import { Cause, DateTime, Effect, Exit, Layer, Logger, LogLevel, Option, Redacte
 import { HttpClient, HttpClientError, HttpClientRequest, HttpClientResponse } from "@effect/platform"
 import { AuthHttpClient, CredentialResolver, Domain, PkceFlow, Refresher, TokenStore } from "@agent-auth/core"
 import { FakeAuthServer } from "@agent-auth/testing"
-import { afterAll, beforeAll, expect } from "@effect/vitest"
+import { afterAll, expect } from "@effect/vitest"
 import * as fs from "node:fs"
 import * as net from "node:net"
 import * as util from "node:util"
@@ -25,6 +25,7 @@ import { driveClock } from "./support/clock.js"
 import { account, credentialsPath, readCredentials, seedIssued, seedLogin, storedTokens } from "./support/seed.js"
 import { Forger, REDIRECT, servicesLayer } from "./support/services.js"
 import { area } from "./support/table.js"
+import { serveForFile } from "../support/fakeServer.js"
 
 const b64 = (value: unknown) => Buffer.from(JSON.stringify(value)).toString("base64url")
 
@@ -37,18 +38,10 @@ const CANARY = {
 }
 const canaries = [CANARY.access, CANARY.refresh, CANARY.idToken]
 
-let scope: Scope.CloseableScope
 let fake: FakeAuthServer.FakeAuthServerShape
 const home = homes()
-
-beforeAll(async () => {
-  scope = await Effect.runPromise(Scope.make())
-  fake = await Effect.runPromise(Scope.extend(FakeAuthServer.make(), scope))
-})
-afterAll(async () => {
-  await Effect.runPromise(Scope.close(scope, Exit.void))
-  home.cleanup()
-})
+const served = serveForFile({}, (server) => (fake = server))
+afterAll(() => home.cleanup())
 
 /** Neither stream of any of these results holds any of `secrets`. */
 const clean = (results: ReadonlyArray<readonly [string, CliResult]>, secrets: ReadonlyArray<string>) => {
@@ -246,7 +239,7 @@ leaks.promise("network down (the issuer unreachable) with canary tokens: token, 
 
 leaks.promise("token endpoint answers 500 (after the retries) with canary tokens", "refused", async (t) => {
   // A server of its own: its fault queue and counts belong to this case alone.
-  const own = await Effect.runPromise(Scope.extend(FakeAuthServer.make(), scope))
+  const own = await Effect.runPromise(Scope.extend(FakeAuthServer.make(), served.scope()))
   const dir = home.acme(own.issuer, own.clientId)
   await seedLogin(dir, { access: CANARY.access, refresh: CANARY.refresh, idToken: CANARY.idToken, expiresIn: -60 })
   await Effect.runPromise(own.inject(FakeAuthServer.Fault.status(500), { times: 100, grant: "refresh_token" }))
