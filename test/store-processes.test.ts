@@ -7,7 +7,6 @@
 import { AuthConfig, Domain } from "@agent-auth/core"
 import { afterAll, beforeAll, describe, expect, it } from "@effect/vitest"
 import * as NodeFileSystem from "@effect/platform-node/NodeFileSystem"
-import * as esbuild from "esbuild"
 import { Effect, Option, Redacted } from "effect"
 import { spawn } from "node:child_process"
 import * as fsp from "node:fs/promises"
@@ -15,6 +14,7 @@ import * as os from "node:os"
 import * as NodePath from "node:path"
 import { fileURLToPath } from "node:url"
 import * as NodeTokenStore from "../packages/node/src/NodeTokenStore.js"
+import { bundleWorker } from "./support/worker.js"
 
 const here = NodePath.dirname(fileURLToPath(import.meta.url))
 const processes = 8
@@ -26,18 +26,7 @@ let worker = ""
 beforeAll(async () => {
   workDir = await fsp.mkdtemp(NodePath.join(os.tmpdir(), "agent-auth-processes-"))
   worker = NodePath.join(workDir, "store-worker.mjs")
-  // One self-contained file (jose, effect and all bundled), so each child starts fast.
-  await esbuild.build({
-    entryPoints: [NodePath.join(here, "fixtures", "store-worker.ts")],
-    outfile: worker,
-    bundle: true,
-    platform: "node",
-    format: "esm",
-    target: "node20",
-    logLevel: "error",
-    // Bundled CommonJS dependencies may `require` Node built-ins.
-    banner: { js: "import { createRequire as __cr } from 'node:module'; const require = __cr(import.meta.url);" }
-  })
+  await bundleWorker(NodePath.join(here, "fixtures", "store-worker.ts"), worker)
 })
 
 afterAll(async () => {

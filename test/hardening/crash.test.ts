@@ -9,13 +9,13 @@ import { AuthConfig, Domain } from "@agent-auth/core"
 import { NodeTokenStore } from "@agent-auth/node"
 import * as NodeFileSystem from "@effect/platform-node/NodeFileSystem"
 import { afterAll, beforeAll, expect } from "@effect/vitest"
-import * as esbuild from "esbuild"
 import { DateTime, Duration, Effect, Exit, Logger, LogLevel, Option, Redacted, TestClock } from "effect"
 import { type ChildProcess, spawn } from "node:child_process"
 import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
 import { fileURLToPath } from "node:url"
+import { bundleWorker } from "../support/worker.js"
 import { driveClock } from "./support/clock.js"
 import { area } from "./support/table.js"
 
@@ -31,17 +31,7 @@ let writer = ""
 beforeAll(async () => {
   workDir = fs.mkdtempSync(path.join(os.tmpdir(), "agent-auth-hardening-crash-"))
   writer = path.join(workDir, "crash-writer.mjs")
-  // One self-contained file, so each child starts fast.
-  await esbuild.build({
-    entryPoints: [path.join(here, "fixtures", "crash-writer.ts")],
-    outfile: writer,
-    bundle: true,
-    platform: "node",
-    format: "esm",
-    target: "node20",
-    logLevel: "error",
-    banner: { js: "import { createRequire as __cr } from 'node:module'; const require = __cr(import.meta.url);" }
-  })
+  await bundleWorker(path.join(here, "fixtures", "crash-writer.ts"), writer)
 }, 60_000)
 afterAll(() => {
   if (workDir !== "") fs.rmSync(workDir, { recursive: true, force: true })
