@@ -354,8 +354,8 @@ export const make = (
     const debugOrdinal = LogLevel.Debug.ordinal
 
     interface Answer {
-      readonly credential: Credential
-      readonly exit: Exit.Exit<Credential>
+      /** The credential, as an effect that is its own result (reused: no allocation per call). */
+      readonly exit: Exit.Success<Credential, never>
       /** The fiber services it was derived under; `configProvider` and `clock` are the parts that matter. */
       readonly services: Context.Context<never>
       readonly configProvider: ConfigProvider.ConfigProvider
@@ -411,8 +411,7 @@ export const make = (
             return Effect.map(resolveFrom(this.id, this.account, false), (found) => {
               const until = Math.min(found.until, from + revalidateMillis)
               const answer: Answer = {
-                credential: found.credential,
-                exit: Exit.succeed(found.credential),
+                exit: Exit.succeed(found.credential) as Exit.Success<Credential, never>,
                 services,
                 configProvider,
                 clock,
@@ -466,7 +465,7 @@ export const make = (
         this.called = true
         const held = this.prepared.held()
         return held !== undefined
-          ? { value: held.credential, done: true }
+          ? { value: held.exit.value, done: true }
           : { value: new YieldWrap(this.prepared.fresh), done: false }
       }
       return(value: Credential): IteratorResult<never, Credential> {
