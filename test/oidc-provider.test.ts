@@ -229,7 +229,7 @@ const gatedStore = (callers: number) =>
   })
 
 describe("oidc-provider, in-process refresh", () => {
-  it.effect("8 refreshers (8 processes) that all decided to refresh before the lock: one refresh at the server, no replay", () =>
+  it.scoped("8 refreshers (8 processes) that all decided to refresh before the lock: one refresh at the server, no replay", () =>
     Effect.gen(function*() {
       yield* atRealTime
       const gated = yield* gatedStore(8)

@@ -44,7 +44,7 @@ import { apiKeyCredential, bearerCredential, notLoggedIn } from "./internal/cred
 import * as SingleFlight from "./internal/singleFlight.js"
 import type { CredentialMode, ProviderConfig } from "./Provider.js"
 import { ProviderRegistry } from "./ProviderRegistry.js"
-import { Refresher } from "./Refresher.js"
+import { Refresher, refreshDueAt } from "./Refresher.js"
 import { TokenStore } from "./TokenStore.js"
 
 export interface ResolveOptions {
@@ -67,7 +67,8 @@ export interface SourceBase {
   readonly eligible: boolean
   /**
    * It can give a credential without a new sign-in: any key; a login that has a refresh
-   * token or an unexpired access token. Decided offline: a refresh may still be refused.
+   * token or an unexpired access token, and that the provider has not refused. Decided
+   * offline: a refresh may still be refused.
    */
   readonly usable: boolean
 }
@@ -161,10 +162,11 @@ export interface MakeOptions {
 /** Default of `MakeOptions.revalidateAfter`. */
 export const defaultRevalidateAfter: Duration.Duration = Duration.seconds(1)
 
-/** Usable without a new sign-in (see `SourceBase.usable`). */
+/** Usable without a new sign-in (see `SourceBase.usable`); never after the provider refused it. */
 export const loginUsable = (login: OAuthCredential, nowMillis: number): boolean => {
   const t = login.tokens
-  return t.refreshToken !== undefined || t.expiresAt === undefined || t.expiresAt.epochMillis > nowMillis
+  return login.refusal === undefined &&
+    (t.refreshToken !== undefined || t.expiresAt === undefined || t.expiresAt.epochMillis > nowMillis)
 }
 
 /** The mode that applies: a provider that only takes keys behaves as `api_key_only` whatever it says. */
@@ -292,9 +294,8 @@ export const make = (
             credential = bearerCredential(provider, fresh, store.location)
             bearerCache.set(fresh, credential)
           }
-          const expiresAt = fresh.tokens.expiresAt
-          // The Refresher's boundary: fresh while expiresAt − now > skew.
-          return { credential, until: expiresAt === undefined ? Infinity : expiresAt.epochMillis - skewMillis }
+          // The Refresher's boundary: fresh while expiresAt − now > its margin.
+          return { credential, until: refreshDueAt(fresh, skewMillis) }
         }
       )
 

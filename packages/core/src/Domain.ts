@@ -72,6 +72,16 @@ export const accountClaimsOf = (claims: Readonly<Record<string, unknown>>): Acco
 export const defaultAccount = (claims: AccountClaims): string =>
   claims.accountId ?? claims.email ?? claims.subject ?? "default"
 
+/**
+ * The provider refused this login's refresh token (`invalid_grant`, …): remembered on the
+ * stored login so `status` shows it and `token` fails at once, until a new login replaces it.
+ */
+export class Refusal extends Schema.Class<Refusal>("Refusal")({
+  /** The provider's OAuth error code (or `HTTP 401`); never a token. */
+  reason: Schema.String,
+  at: Schema.DateTimeUtc
+}) {}
+
 /** An OAuth login as stored. */
 export class OAuthCredential extends Schema.TaggedClass<OAuthCredential>()("OAuthCredential", {
   provider: ProviderId,
@@ -80,7 +90,9 @@ export class OAuthCredential extends Schema.TaggedClass<OAuthCredential>()("OAut
   tokens: TokenSet,
   claims: AccountClaims,
   obtainedAt: Schema.DateTimeUtc,
-  refreshedAt: Schema.optional(Schema.DateTimeUtc)
+  /** When the tokens were last refreshed; with `obtainedAt`, where the token's lifetime starts. */
+  refreshedAt: Schema.optional(Schema.DateTimeUtc),
+  refusal: Schema.optional(Refusal)
 }) {}
 
 /** An API key stored by `login --with-api-key`. */

@@ -4,6 +4,7 @@
  */
 import { describe, expect, it } from "@effect/vitest"
 import {
+  Context,
   ConfigProvider,
   Duration,
   Effect,
@@ -59,14 +60,14 @@ const make = (setup: Setup = {}) =>
       AuthConfig.layerWith({ home: "/home/someone/.agent-auth" }),
       fake.layer
     )
-    const resolver = yield* CredentialResolver.CredentialResolver.pipe(
-      Effect.provide(
-        CredentialResolver.layerWith(setup.options ?? {}).pipe(
-          Layer.provideMerge(Refresher.layer),
-          Layer.provideMerge(base)
-        )
+    // Built in the test's scope: the Refresher stops refreshing once its layer is closed.
+    const context = yield* Layer.build(
+      CredentialResolver.layerWith(setup.options ?? {}).pipe(
+        Layer.provideMerge(Refresher.layer),
+        Layer.provideMerge(base)
       )
     )
+    const resolver = Context.get(context, CredentialResolver.CredentialResolver)
     for (const c of setup.stored ?? []) yield* counting.store.set(c)
     return { resolver, store: counting.store, reads: counting.reads, fake }
   })
@@ -87,7 +88,7 @@ const login = (token: string, expiresAt = HOUR, provider = "acme") =>
   Fake.login({ provider, account: "me", accessToken: token, expiresAt })
 
 describe("CredentialResolver: reusing the last answer", () => {
-  it.effect("a held answer reads no store, through yield* and through flatMap alike", () =>
+  it.scoped("a held answer reads no store, through yield* and through flatMap alike", () =>
     Effect.gen(function*() {
       const { reads, resolver } = yield* make({ stored: [login("at-a")] })
       const first = yield* resolver.resolve("acme")
@@ -101,7 +102,7 @@ describe("CredentialResolver: reusing the last answer", () => {
       expect(reads()).toBe(after)
     }))
 
-  it.effect("a write through the store is seen by the very next call", () =>
+  it.scoped("a write through the store is seen by the very next call", () =>
     Effect.gen(function*() {
       const { resolver, store } = yield* make({ stored: [login("at-a")] })
       expect(secret(yield* resolver.resolve("acme"))).toBe("at-a")
@@ -112,7 +113,7 @@ describe("CredentialResolver: reusing the last answer", () => {
       expect(gone._tag).toBe("NotLoggedIn")
     }))
 
-  it.effect("the refresh time ends it: reused 1 ms before expiresAt − skew, refreshed at it", () =>
+  it.scoped("the refresh time ends it: reused 1 ms before expiresAt − skew, refreshed at it", () =>
     Effect.gen(function*() {
       const fake = Fake.make({ expiresIn: 3600 })
       const { reads, resolver } = yield* make({ stored: [login("at-0")], fake, options: { revalidateAfter: Duration.hours(2) } })
@@ -127,7 +128,7 @@ describe("CredentialResolver: reusing the last answer", () => {
       expect(fake.tokenCalls()).toBe(1)
     }))
 
-  it.effect("what only the outside world changes (the environment) is seen within revalidateAfter, not before", () =>
+  it.scoped("what only the outside world changes (the environment) is seen within revalidateAfter, not before", () =>
     Effect.gen(function*() {
       const env = mutableEnv()
       const { resolver } = yield* make({ stored: [login("at-chatgpt", 10 * HOUR, "openai")] })
@@ -140,14 +141,14 @@ describe("CredentialResolver: reusing the last answer", () => {
       expect(yield* call).toBe("sk-later")
     }))
 
-  it.effect("revalidateAfter is configurable; zero reads the sources on every call", () =>
+  it.scoped("revalidateAfter is configurable; zero reads the sources on every call", () =>
     Effect.gen(function*() {
       const { reads, resolver } = yield* make({ stored: [login("at-a")], options: { revalidateAfter: 0 } })
       for (let i = 0; i < 5; i++) yield* resolver.resolve("acme")
       expect(reads()).toBe(5)
     }))
 
-  it.effect("a failure is never remembered: a variable set after NotLoggedIn is found at once", () =>
+  it.scoped("a failure is never remembered: a variable set after NotLoggedIn is found at once", () =>
     Effect.gen(function*() {
       const env = mutableEnv()
       const { resolver } = yield* make()
@@ -157,7 +158,7 @@ describe("CredentialResolver: reusing the last answer", () => {
       expect(secret(yield* call)).toBe("sk-now")
     }))
 
-  it.effect("a caller under another ConfigProvider is not given the first one's answer", () =>
+  it.scoped("a caller under another ConfigProvider is not given the first one's answer", () =>
     Effect.gen(function*() {
       const { resolver } = yield* make()
       const a = mutableEnv({ OPENAI_API_KEY: "sk-a" })
@@ -167,7 +168,7 @@ describe("CredentialResolver: reusing the last answer", () => {
       expect(secret(yield* resolver.resolve("openai").pipe(Effect.withConfigProvider(a.provider)))).toBe("sk-a")
     }))
 
-  it.effect("a named account has its own answer; a forced refresh never uses one", () =>
+  it.scoped("a named account has its own answer; a forced refresh never uses one", () =>
     Effect.gen(function*() {
       const fake = Fake.make()
       const { reads, resolver } = yield* make({ stored: [login("at-0")], fake })
@@ -183,7 +184,7 @@ describe("CredentialResolver: reusing the last answer", () => {
       expect(secret(yield* resolver.resolve("acme", { account: "me" }))).toBe("at-1")
     }))
 
-  it.effect("100 concurrent callers of an expired answer share one look: one store read, one refresh", () =>
+  it.scoped("100 concurrent callers of an expired answer share one look: one store read, one refresh", () =>
     Effect.gen(function*() {
       const fake = Fake.make()
       const { reads, resolver } = yield* make({ stored: [login("at-0", HOUR)], fake })
@@ -204,7 +205,7 @@ describe("CredentialResolver: reusing the last answer", () => {
       expect(reads() - before).toBe(1)
     }))
 
-  it.effect("with debug logging every call reads its sources and is traced", () =>
+  it.scoped("with debug logging every call reads its sources and is traced", () =>
     Effect.gen(function*() {
       const { reads, resolver } = yield* make({ stored: [login("at-a")] })
       yield* resolver.resolve("acme")

@@ -9,7 +9,7 @@ import { JwtVerifier } from "../JwtVerifier.js"
 import type { AuthServerMetadata, ProviderConfig } from "../Provider.js"
 import { TokenStore } from "../TokenStore.js"
 import type { TokenResponse } from "./tokenEndpoint.js"
-import { toTokenSet } from "./tokenEndpoint.js"
+import { tokenSetOf } from "./tokenSet.js"
 
 export const finishLogin = (
   provider: ProviderConfig,
@@ -41,7 +41,7 @@ export const finishLogin = (
     const credential = OAuthCredential.make({
       provider: provider.id,
       account: options.account ?? defaultAccount(claims),
-      tokens: toTokenSet(response, now),
+      tokens: yield* tokenSetOf(provider.id, response),
       claims,
       obtainedAt: now
     })

@@ -3,8 +3,8 @@
  * goes through `requestTokens`, so error mapping and secret handling exist once.
  */
 import { HttpClient, HttpClientRequest } from "@effect/platform"
-import { Clock, DateTime, Duration, Effect, Option, Redacted, Schema } from "effect"
-import { Secret, TokenSet } from "../Domain.js"
+import { Clock, Duration, Effect, Option, Redacted, Schema } from "effect"
+import { Secret } from "../Domain.js"
 import { NetworkError, TokenEndpointError } from "../Errors.js"
 import type { ProviderConfig } from "../Provider.js"
 
@@ -12,7 +12,8 @@ import type { ProviderConfig } from "../Provider.js"
 export const TokenResponse = Schema.Struct({
   access_token: Secret,
   token_type: Schema.optional(Schema.String),
-  expires_in: Schema.optional(Schema.Number),
+  /** Checked where it is used (internal/tokenSet.ts): providers send odd values, and a string at times. */
+  expires_in: Schema.optional(Schema.Unknown),
   refresh_token: Schema.optional(Secret),
   id_token: Schema.optional(Secret),
   scope: Schema.optional(Schema.String)
@@ -179,38 +180,6 @@ export const withClientAuth = (provider: ProviderConfig, body: Body): Body => ({
   ...(provider.clientSecret === undefined ? {} : { client_secret: provider.clientSecret }),
   ...body
 })
-
-/** The expiry of a JWT access token from its `exp`, unverified: used only to schedule refreshes. */
-const jwtExp = (token: string): number | undefined => {
-  const part = token.split(".")[1]
-  if (part === undefined) return undefined
-  try {
-    const payload = JSON.parse(atob(part.replace(/-/g, "+").replace(/_/g, "/"))) as { exp?: unknown }
-    return typeof payload.exp === "number" ? payload.exp : undefined
-  } catch {
-    return undefined
-  }
-}
-
-/**
- * A `TokenSet` from a response. On refresh, `previous` supplies what the answer left out
- * (the refresh token when it did not rotate, the ID token, the scopes).
- */
-export const toTokenSet = (response: TokenResponse, now: DateTime.Utc, previous?: TokenSet): TokenSet => {
-  const exp = response.expires_in !== undefined
-    ? DateTime.addDuration(now, Duration.seconds(response.expires_in))
-    : Option.getOrUndefined(Option.map(Option.fromNullable(jwtExp(Redacted.value(response.access_token))), (s) => DateTime.unsafeMake(s * 1000)))
-  const refreshToken = response.refresh_token ?? previous?.refreshToken
-  const idToken = response.id_token ?? previous?.idToken
-  return TokenSet.make({
-    accessToken: response.access_token,
-    ...(refreshToken === undefined ? {} : { refreshToken }),
-    ...(idToken === undefined ? {} : { idToken }),
-    ...(exp === undefined ? {} : { expiresAt: exp }),
-    scopes: response.scope !== undefined ? response.scope.split(" ").filter((s) => s.length > 0) : previous?.scopes ?? [],
-    tokenType: response.token_type ?? previous?.tokenType ?? "Bearer"
-  })
-}
 
 /**
  * POST an RFC 7009 revocation request. Any 2xx is success whatever the body (revocation

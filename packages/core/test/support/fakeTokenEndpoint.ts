@@ -30,10 +30,16 @@ export type Fault =
   | { readonly _tag: "NetworkError" }
   /** Wait (on the Clock), then answer normally. */
   | { readonly _tag: "Delay"; readonly duration: Duration.DurationInput }
+  /** Process the request at once (a refresh token rotates), then wait (on the Clock) before answering. */
+  | { readonly _tag: "AnswerAfter"; readonly duration: Duration.DurationInput }
+  /** Process the request (a refresh token rotates), then the connection fails: the answer is lost. */
+  | { readonly _tag: "LostAfter" }
 
 export interface FakeOptions {
   /** Lifetime of issued access tokens, seconds (default 3600). */
   readonly expiresIn?: number
+  /** `expires_in` exactly as it appears in the answer's JSON text (`1e309`, `"3600"`); `null` leaves it out. */
+  readonly expiresInJson?: string | null
   /** Issue a new refresh token on each refresh and invalidate the old one (default true). */
   readonly rotate?: boolean
   /** The error code for a refresh token that is not (or no longer) valid (default `invalid_grant`). */
@@ -57,14 +63,31 @@ export interface FakeTokenEndpoint {
   readonly accessTokens: Array<string>
 }
 
-const json = (request: HttpClientRequest.HttpClientRequest, status: number, body: unknown, headers: Record<string, string> = {}) =>
+const EXPIRES_IN_SLOT = "\u0000expires_in\u0000"
+
+const json = (
+  request: HttpClientRequest.HttpClientRequest,
+  status: number,
+  body: unknown,
+  headers: Record<string, string> = {},
+  expiresInJson?: string | null
+) =>
   HttpClientResponse.fromWeb(
     request,
-    new Response(body === undefined ? "" : JSON.stringify(body), {
+    new Response(body === undefined ? "" : rawJson(body, expiresInJson), {
       status,
       headers: { "content-type": "application/json", ...headers }
     })
   )
+
+/** The body's JSON text, with `expires_in` replaced by raw text when asked (JSON.stringify cannot write `1e309`). */
+const rawJson = (body: unknown, expiresInJson: string | null | undefined): string => {
+  const text = JSON.stringify(body)
+  if (expiresInJson === undefined) return text
+  return expiresInJson === null
+    ? text.replace(`,"expires_in":${JSON.stringify(EXPIRES_IN_SLOT)}`, "")
+    : text.replace(JSON.stringify(EXPIRES_IN_SLOT), expiresInJson)
+}
 
 const readBody = (request: HttpClientRequest.HttpClientRequest): Pick<RecordedRequest, "format" | "body"> => {
   if (request.body._tag !== "Uint8Array") return { format: "none", body: {} }
@@ -103,9 +126,9 @@ export const make = (options: FakeOptions = {}): FakeTokenEndpoint => {
     return json(request, 200, {
       access_token: accessToken,
       token_type: "Bearer",
-      expires_in: expiresIn,
+      expires_in: options.expiresInJson === undefined ? expiresIn : EXPIRES_IN_SLOT,
       ...(refreshToken === undefined ? {} : { refresh_token: refreshToken })
-    })
+    }, {}, options.expiresInJson)
   }
 
   const client = HttpClient.make((request, url) =>
@@ -119,6 +142,13 @@ export const make = (options: FakeOptions = {}): FakeTokenEndpoint => {
           return Effect.zipRight(Effect.sleep(fault.duration), Effect.sync(() => answer(request, url, body)))
         case "NetworkError":
           return Effect.fail(new HttpClientError.RequestError({ request, reason: "Transport", description: "fake: connection refused" }))
+        case "AnswerAfter": {
+          const response = answer(request, url, body)
+          return Effect.as(Effect.sleep(fault.duration), response)
+        }
+        case "LostAfter":
+          answer(request, url, body)
+          return Effect.fail(new HttpClientError.RequestError({ request, reason: "Transport", description: "fake: connection reset" }))
         case "Status":
           return Effect.succeed(
             json(request, fault.status, fault.error === undefined ? undefined : { error: fault.error }, fault.headers)
