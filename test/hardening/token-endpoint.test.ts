@@ -3,9 +3,11 @@
  * `credentials.json`), a forced refresh through `Refresher` with the product's own retry
  * policy, and the fake server's fault injection on every refresh request. The server counts
  * the calls: retries stay within their bound (1 + 4). The file is byte-for-byte what it was,
- * and the error says what happened. Time is the TestClock, moved forward by the test.
+ * and the error says what happened. Faults injected after the server acted (it rotated the
+ * refresh token) are at the end: a held answer is saved, a lost one costs the login and the
+ * message says so. Time is the TestClock, moved forward by the test.
  */
-import { Cause, DateTime, Duration, Effect, Exit, Option, Redacted, TestClock } from "effect"
+import { Cause, DateTime, Duration, Effect, Exit, Fiber, Option, Redacted, TestClock } from "effect"
 import { Domain, Refresher, TokenStore } from "@agent-auth/core"
 import { FakeAuthServer } from "@agent-auth/testing"
 import { afterAll, expect } from "@effect/vitest"
@@ -154,8 +156,12 @@ faults.effect("invalid_grant: a new login is asked for, not retried, the login k
     expect(e?.message).toContain("invalid_grant")
     expect(e?.message).toContain("agent-auth login acme")
     expect(r.calls).toBe(1)
-    expect(r.after).toBe(r.before)
-    t.note(`1 call, file unchanged, ReauthRequired naming \`agent-auth login acme\``)
+    // The tokens are kept as they were; the refusal is remembered beside them.
+    const before = JSON.parse(r.before).credentials[0]
+    const after = JSON.parse(r.after).credentials[0]
+    expect(after.tokens).toEqual(before.tokens)
+    expect(after.refusal.reason).toBe("invalid_grant")
+    t.note(`1 call, tokens kept, refusal remembered, ReauthRequired naming \`agent-auth login acme\``)
   })))
 
 faults.effect("two 500s, then an answer: refreshed within the bound", "survived", (t) =>
@@ -168,4 +174,75 @@ faults.effect("two 500s, then an answer: refreshed within the bound", "survived"
     const stored = Option.getOrThrow(yield* store.get(KEY))
     expect(stored._tag === "OAuthCredential" && Redacted.value(stored.tokens.accessToken)).not.toBe(r.issued.access_token)
     t.note("3 calls, the new tokens stored")
+  })))
+
+// ---------------------------------------------------------------------------------------
+// Faults after the server acted: it rotated the refresh token, then its answer was delayed
+// or lost. A held answer that arrives is saved whatever happens to the caller; one that
+// never arrives cannot be saved by anything on this machine — the old refresh token is
+// spent at the server, and the new one exists only in the lost answer.
+
+const NEW_LOGIN = "agent-auth login acme"
+
+/** The stored login's tokens, from the file. */
+const storedTokens = (home: string) => {
+  const file = JSON.parse(fs.readFileSync(path.join(home, "credentials.json"), "utf8")) as {
+    credentials: Array<{ tokens: { accessToken: string; refreshToken: string }; refusal?: { reason: string } }>
+  }
+  return file.credentials[0]!
+}
+
+/** The answer to the first refresh is lost after the server rotated: the login is lost, and the message says why and what to run. */
+const lostAfterRotation = (title: string, fault: FakeAuthServer.Fault) =>
+  faults.effect(`${title} after the server rotated (answer lost)`, "lost", (t) =>
+    withHome((home) => Effect.gen(function*() {
+      yield* TestClock.setTime(NOW)
+      const fake = yield* FakeAuthServer.FakeAuthServer
+      const refresher = yield* Refresher.Refresher
+      const issued = yield* seed
+      yield* fake.resetCounts
+      yield* fake.inject(fault, { times: 1, grant: "refresh_token", afterProcessing: true })
+      const { exit } = yield* driveClock(refresher.fresh(KEY, { force: true }))
+      const e = failureOf(exit)
+      // The server did rotate: the refresh token we hold is spent there.
+      expect(yield* fake.isActive(issued.refresh_token)).toBe(false)
+      expect(e?._tag).toBe("ReauthRequired")
+      expect(e?.message).toContain("its answer was lost")
+      expect(e?.message).toContain("nothing on this machine can recover it")
+      expect(e?.message).toContain(NEW_LOGIN)
+      // Remembered: the next call fails at once, with no request.
+      const calls = (yield* fake.counts).refreshToken
+      const again = yield* Effect.exit(refresher.fresh(KEY))
+      expect(failureOf(again)?._tag).toBe("ReauthRequired")
+      expect((yield* fake.counts).refreshToken).toBe(calls)
+      expect(storedTokens(home).refusal?.reason).toBeDefined()
+      t.note(`${calls} calls; login lost at the server; "${(e as { lostAnswer?: string } | undefined)?.lostAnswer}" named, \`${NEW_LOGIN}\` asked for, refusal remembered`)
+    })))
+
+lostAfterRotation("timeout (answer held 2 minutes)", FakeAuthServer.Fault.delay("2 minutes"))
+lostAfterRotation("connection reset", FakeAuthServer.Fault.connectionReset)
+lostAfterRotation("HTTP 500", FakeAuthServer.Fault.status(500))
+lostAfterRotation("garbage (truncated JSON)", FakeAuthServer.Fault.malformedJson)
+
+faults.effect("answer held 10 s after the server rotated, the caller interrupted at 1 s: saved", "survived", (t) =>
+  withHome((home) => Effect.gen(function*() {
+    yield* TestClock.setTime(NOW)
+    const fake = yield* FakeAuthServer.FakeAuthServer
+    const refresher = yield* Refresher.Refresher
+    const issued = yield* seed
+    yield* fake.resetCounts
+    yield* fake.inject(FakeAuthServer.Fault.delay("10 seconds"), { times: 1, grant: "refresh_token", afterProcessing: true })
+    const caller = yield* Effect.fork(refresher.fresh(KEY, { force: true }))
+    yield* driveClock(TestClock.adjust("1 second"))
+    yield* Fiber.interrupt(caller)
+    // The refresh goes on without its caller; a forced call meanwhile joins it (no second
+    // request) and gets the answer when it arrives, saved.
+    const { exit } = yield* driveClock(refresher.fresh(KEY, { force: true }))
+    expect(Exit.isSuccess(exit)).toBe(true)
+    const saved = storedTokens(home).tokens
+    expect(saved.refreshToken).not.toBe(issued.refresh_token)
+    expect(yield* fake.isActive(saved.refreshToken)).toBe(true)
+    expect(yield* fake.isActive(issued.refresh_token)).toBe(false)
+    expect((yield* fake.counts).refreshToken).toBe(1)
+    t.note("1 call; the rotated refresh token saved; the next fresh uses it, no replay")
   })))

@@ -44,11 +44,20 @@ export class ReauthRequired extends Schema.TaggedError<ReauthRequired>()("Reauth
   provider: Schema.String,
   account: Schema.optional(Schema.String),
   /** Why, in the provider's words where it gave some (an OAuth error code, never a token). */
-  reason: Schema.String
+  reason: Schema.String,
+  /**
+   * An earlier refresh of this login was sent and its answer lost (`connection failed`,
+   * `no answer within 30s`, `HTTP 502`): the provider most likely rotated the refresh token
+   * then, and the new one never arrived.
+   */
+  lostAnswer: Schema.optional(Schema.String)
 }) {
   readonly exitCode = ExitCode.AuthRequired
   override get message() {
     const who = this.account === undefined ? this.provider : `${this.provider} (${this.account})`
+    if (this.lostAnswer !== undefined) {
+      return `The login for ${who} can no longer be used (${this.reason}): an earlier refresh reached ${this.provider} but its answer was lost (${this.lostAnswer}), so ${this.provider} most likely replaced the refresh token with one that never arrived, and nothing on this machine can recover it. Run \`${loginHint(this.provider)}\` to sign in again.`
+    }
     return `The login for ${who} can no longer be used (${this.reason}); run \`${loginHint(this.provider)}\` to sign in again.`
   }
 }

@@ -270,7 +270,8 @@ export const make = (
       provider: ProviderConfig,
       key: CredentialKey,
       observed: OAuthCredential,
-      flight: Flight
+      flight: Flight,
+      lost: { answer: string | undefined }
     ): Effect.Effect<OAuthCredential, AuthError> => {
       let outcome: Outcome | undefined
       const id = keyString(key)
@@ -302,7 +303,10 @@ export const make = (
               (e): e is TokenEndpointError => e._tag === "TokenEndpointError" && isRefusal(e),
               (e) => {
                 const reason = e.error ?? `HTTP ${e.status}`
-                outcome = { _tag: "Refused", error: refused(login, reason) }
+                const error = lost.answer === undefined
+                  ? refused(login, reason)
+                  : new ReauthRequired({ provider: login.provider, account: login.account, reason, lostAnswer: lost.answer })
+                outcome = { _tag: "Refused", error }
                 unsaved.delete(id)
                 return Effect.zipRight(
                   Effect.logDebug("refresh refused: a new sign-in is needed").pipe(
@@ -379,9 +383,18 @@ export const make = (
       })
 
     /** Transient failures are retried while the layer is open. */
-    const refresh = (key: CredentialKey, observed: OAuthCredential, flight: Flight) =>
-      Effect.flatMap(registry.get(key.provider), (provider) =>
-        attempt(provider, key, observed, flight).pipe(
+    const refresh = (key: CredentialKey, observed: OAuthCredential, flight: Flight) => {
+      // A request that was sent and failed transiently may have been acted on (rotated) by the provider.
+      const lost: { answer: string | undefined } = { answer: undefined }
+      return Effect.flatMap(registry.get(key.provider), (provider) =>
+        attempt(provider, key, observed, flight, lost).pipe(
+          Effect.tapError((e) =>
+            Effect.sync(() => {
+              if (flight.sent && isTransient(e)) {
+                lost.answer = e._tag === "NetworkError" ? e.reason : e._tag === "TokenEndpointError" ? `HTTP ${e.status}` : e._tag
+              }
+            })
+          ),
           Effect.ensuring(Effect.sync(() => void (flight.sent = false))),
           Effect.tapError((e) =>
             isTransient(e)
@@ -392,6 +405,7 @@ export const make = (
           ),
           Effect.retry({ schedule, while: (e) => isTransient(e) && !closing })
         ))
+    }
 
     /**
      * The shared refresh of `key`: joined when one is running, else started. It runs in a

@@ -16,8 +16,13 @@ import * as os from "node:os"
 import * as path from "node:path"
 import { fileURLToPath } from "node:url"
 
-/** `refused`: an attack or bad input was turned away. `survived`: a fault or crash left everything intact. */
-export type Outcome = "refused" | "survived"
+/**
+ * `refused`: an attack or bad input was turned away. `survived`: a fault or crash left
+ * everything intact. `lost`: the fault costs the login and nothing client-side can prevent
+ * it (the provider rotated the refresh token and its answer never arrived); the case shows
+ * the message says exactly that and what to run.
+ */
+export type Outcome = "refused" | "survived" | "lost"
 
 export interface Row {
   readonly area: string
@@ -70,12 +75,13 @@ const count = (rows: ReadonlyArray<Row>) => ({
   tried: rows.length,
   refused: rows.filter((r) => r.outcome === "refused").length,
   survived: rows.filter((r) => r.outcome === "survived").length,
+  lost: rows.filter((r) => r.outcome === "lost").length,
   failed: rows.filter((r) => r.outcome === "FAILED").length
 })
 
 const countText = (rows: ReadonlyArray<Row>) => {
   const c = count(rows)
-  return `${c.tried} tried: ${c.refused} refused, ${c.survived} survived, ${c.failed} FAILED`
+  return `${c.tried} tried: ${c.refused} refused, ${c.survived} survived, ${c.lost} lost (unavoidable), ${c.failed} FAILED`
 }
 
 /** Writes this file's rows, prints its section, and prints the totals when every file has written. */
@@ -98,14 +104,14 @@ const publish = (area: string, file: string, allRows: ReadonlyArray<Row>) => {
     const width = Math.max(5, ...areas.map((a) => a.length))
     const totalLine = (name: string, rs: ReadonlyArray<Row>) => {
       const c = count(rs)
-      return `${pad(name, width)}  ${pad(String(c.tried), 5)}  ${pad(String(c.refused), 7)}  ${pad(String(c.survived), 8)}  ${c.failed}`
+      return `${pad(name, width)}  ${pad(String(c.tried), 5)}  ${pad(String(c.refused), 7)}  ${pad(String(c.survived), 8)}  ${pad(String(c.lost), 4)}  ${c.failed}`
     }
     console.log(
       [
         "",
         `Hardening totals (every file of test/hardening/ in this run): ${countText(all)}`,
         "",
-        `${pad("area", width)}  tried  refused  survived  FAILED`,
+        `${pad("area", width)}  tried  refused  survived  lost  FAILED`,
         ...areas.map((a) => totalLine(a, all.filter((r) => r.area === a))),
         totalLine("all", all),
         ""
