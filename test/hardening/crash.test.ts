@@ -9,12 +9,13 @@ import { AuthConfig, Domain } from "@agent-auth/core"
 import { NodeTokenStore } from "@agent-auth/node"
 import * as NodeFileSystem from "@effect/platform-node/NodeFileSystem"
 import { afterAll, beforeAll, expect } from "@effect/vitest"
-import { DateTime, Duration, Effect, Exit, Logger, LogLevel, Option, Redacted, TestClock } from "effect"
-import { type ChildProcess, spawn } from "node:child_process"
+import { Cause, DateTime, Duration, Effect, Exit, Logger, LogLevel, Option, Redacted, TestClock } from "effect"
+import { type ChildProcess, spawn, spawnSync } from "node:child_process"
 import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
 import { fileURLToPath } from "node:url"
+import * as FileLock from "../../packages/node/src/internal/fileLock.js"
 import { bundleWorker } from "../support/worker.js"
 import { driveClock } from "./support/clock.js"
 import { area } from "./support/table.js"
@@ -230,3 +231,72 @@ crash.effect("a lock left empty (writer killed between creating and writing it):
     expect(fs.existsSync(path.join(home, "credentials.json.lock"))).toBe(false)
     t.note(`not before 5 s; through after ${elapsed / 1000} s of test time, with staleAfter set to 10 min`)
   }))
+
+/** Whether this machine lets us start a process in a new PID namespace (root, or user namespaces). */
+const canUnshare = (): boolean => {
+  try {
+    return spawnSync("unshare", ["-p", "-f", "--kill-child", "--mount-proc", "true"], { timeout: 5_000 }).status === 0
+  } catch {
+    return false
+  }
+}
+
+crash.promise("a live lock holder in another PID namespace (a container on the same host name): not broken while its heartbeat is fresh", "survived", async (t) => {
+  const home = path.join(workDir, "other-namespace")
+  await seed(home)
+  const lockPath = path.join(home, "credentials.json.lock")
+  const unshare = canUnshare()
+  let child: ChildProcess | undefined
+  if (unshare) {
+    // The holder runs as pid 300000 of a new PID namespace: a pid that names no process
+    // here (pid_max is lower), so `kill(pid, 0)` alone would call it dead.
+    child = spawn("unshare", [
+      "-p", "-f", "--kill-child", "--mount-proc", "sh", "-c",
+      `echo 299999 > /proc/sys/kernel/ns_last_pid; "${process.execPath}" "${writer}" "${home}" hold; :`
+    ], { stdio: ["ignore", "pipe", "pipe"] })
+    await new Promise<void>((resolve, reject) => {
+      child!.stdout!.on("data", (d: Buffer) => d.toString().includes("holding") && resolve())
+      child!.on("close", (code) => reject(new Error(`the holder exited (${code}) before holding the lock`)))
+    })
+  } else {
+    // Simulated: the record such a holder writes, its heartbeat kept fresh by the test.
+    fs.writeFileSync(lockPath, JSON.stringify({ pid: 300000, host: os.hostname(), pidns: "1", createdAt: new Date().toISOString(), nonce: "x" }))
+  }
+  try {
+    const holder = JSON.parse(fs.readFileSync(lockPath, "utf8")) as { pid: number; host: string; pidns?: string }
+    expect(holder.host).toBe(os.hostname())
+    expect(holder.pidns).toBeDefined()
+    expect(holder.pidns).not.toBe(FileLock.pidNamespace())
+    // Meaningful only because this pid is dead as far as this namespace can tell.
+    expect(FileLock.isProcessAlive(holder.pid)).toBe(false)
+    const started = Date.now()
+    const exit = await Effect.runPromise(
+      Effect.flatMap(NodeTokenStore.makeFile({ lockTimeout: "3 seconds" }), (store) =>
+        Effect.exit(Effect.flatMap(DateTime.now, (now) =>
+          store.set(Domain.ApiKeyCredential.make({ ...ada, key: Redacted.make("must-wait"), obtainedAt: now }))))).pipe(
+        Effect.provide(AuthConfig.layerWith({ home })),
+        Effect.provide(NodeFileSystem.layer),
+        Effect.provide(Logger.minimumLogLevel(LogLevel.Error))
+      )
+    )
+    const waited = Date.now() - started
+    // Not broken: the write waited its whole timeout and gave up, the holder's lock intact.
+    expect(Exit.isFailure(exit) && Cause.failureOption(exit.cause).pipe(Option.map((e) => e._tag), Option.getOrUndefined)).toBe("StoreLocked")
+    expect(waited).toBeGreaterThanOrEqual(2_900)
+    expect(JSON.parse(fs.readFileSync(lockPath, "utf8"))).toEqual(holder)
+    // Once its heartbeat is old (the holder gone, the lock untouched for a minute), it is broken.
+    child?.kill("SIGKILL")
+    if (child !== undefined) await new Promise((resolve) => child!.once("close", resolve))
+    const old = new Date(Date.now() - 60_000)
+    fs.utimesSync(lockPath, old, old)
+    await withStore(home, (store) =>
+      Effect.flatMap(DateTime.now, (now) => store.set(Domain.ApiKeyCredential.make({ ...ada, key: Redacted.make("after"), obtainedAt: now }))))
+    expect(fs.existsSync(lockPath)).toBe(false)
+    t.note(
+      `${unshare ? "unshare -p -f: holder pid" : "simulated record: pid"} ${holder.pid} in namespace ${holder.pidns} (ours ${FileLock.pidNamespace()}): ` +
+        `a writer waited ${(waited / 1000).toFixed(1)} s and got StoreLocked; broken only once untouched for 60 s`
+    )
+  } finally {
+    child?.kill("SIGKILL")
+  }
+}, { timeout: 30_000 })

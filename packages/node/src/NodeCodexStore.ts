@@ -11,7 +11,8 @@
  *   `codex login` does; a login under another name (`--account work`) is refused, since
  *   the file could not give that name back.
  * - is written whole (temp file + fsync + rename, 0600, internal/atomicFile.ts), keeping
- *   every field we do not know; `remove` deletes it, as `codex logout` does. A file Codex
+ *   every field we do not know; temp files left by an agent-auth killed mid-write are
+ *   removed by the next write, as the file store does; `remove` deletes it, as `codex logout` does. A file Codex
  *   itself could not read is reported (`StoreCorrupted`) and left alone: never moved aside,
  *   never overwritten — it is not ours.
  * - claims (email, plan, organization) are read from the ID token without verification
@@ -39,7 +40,7 @@ import { Config, DateTime, Duration, Effect, Either, Layer, Option, Ref } from "
 import type { BigIntStats } from "node:fs"
 import * as os from "node:os"
 import * as NodePath from "node:path"
-import { fromPlatformError, lstat, writeAtomic } from "./internal/atomicFile.js"
+import { fromPlatformError, lstat, removeLeftoverTemps, writeAtomic } from "./internal/atomicFile.js"
 import * as CodexFile from "./internal/codexAuthFile.js"
 import * as FileLock from "./internal/fileLock.js"
 import * as NodeTokenStore from "./NodeTokenStore.js"
@@ -245,6 +246,9 @@ export const makeCodexOnly = (
 
     const write = (file: CodexFile.CodexAuthFile) =>
       Effect.gen(function*() {
+        // Under our lock, a temp file of ours (`.auth.json.<random>.tmp`) is a leftover of an
+        // agent-auth killed mid-write, holding tokens. Codex's own temp files are named otherwise.
+        yield* removeLeftoverTemps(fs, path)
         yield* writeAtomic(fs, path, new TextEncoder().encode(CodexFile.render(file)), path)
         const st = yield* lstat(path)
         if (Option.isSome(st)) yield* reader.remember(present(file, st.value))

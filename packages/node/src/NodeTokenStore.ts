@@ -38,6 +38,7 @@ import {
   isOpenToOthers,
   lstat,
   permissions,
+  removeLeftoverTemps,
   stat,
   writeAtomic
 } from "./internal/atomicFile.js"
@@ -296,27 +297,13 @@ export const makeFile = (
           Effect.catchTag("StoreLocked", () => Effect.fail(new StoreCorrupted({ path, reason: loaded.left.reason })))
         ))
 
-    // A writer killed between writing its temp file and renaming it leaves a copy of the
-    // tokens behind (which `logout` would not reach). Only a lock holder writes one, so
-    // under the lock every temp file of ours is such a leftover.
-    const tempPrefix = `.${NodePath.basename(path)}.`
-    const removeLeftoverTemps = fs.readDirectory(dir).pipe(
-      Effect.flatMap((names) =>
-        Effect.forEach(
-          names.filter((n) => n.startsWith(tempPrefix) && n.endsWith(".tmp")),
-          (n) => fs.remove(NodePath.join(dir, n)),
-          { discard: true }
-        )
-      ),
-      Effect.ignore
-    )
-
     const write = (doc: Doc) =>
       Effect.gen(function*() {
         const text = renderDocument(doc)
         if (Either.isLeft(text)) return yield* Effect.fail(new StoreError({ path, reason: text.left }))
         yield* ensurePrivateDir(fs, dir, path)
-        yield* removeLeftoverTemps
+        // Under the lock every temp file of ours is a leftover of a writer killed mid-write.
+        yield* removeLeftoverTemps(fs, path)
         yield* writeAtomic(fs, path, new TextEncoder().encode(text.right), path)
         // Remember what we wrote under the new file's identity: our own writes cost no parse.
         const st = yield* lstat(path)

@@ -215,6 +215,21 @@ describe("NodeCodexStore: writing Codex's file", () => {
       if (back._tag === "OAuthCredential") expect(Redacted.value(back.tokens.refreshToken!)).toBe("rt-2")
     }))
 
+  it.scoped("a temp file left by an agent-auth killed mid-write (it holds tokens) is removed by the next write; other files are not", () =>
+    Effect.gen(function*() {
+      const { codexHome, path, store, write } = yield* fixture()
+      yield* write({ auth_mode: "apikey", OPENAI_API_KEY: "sk-old-0123456789abcdef" })
+      const leftover = NodePath.join(codexHome, ".auth.json.Zx81kQ2pLr0aBc1d.tmp")
+      yield* promise(() => fsp.writeFile(leftover, JSON.stringify({ tokens: { refresh_token: "rt-left-behind" } }), { mode: 0o600 }))
+      // Files that are not ours: Codex's lock, another file's temp.
+      yield* promise(() => fsp.writeFile(NodePath.join(codexHome, "auth.json.lock"), ""))
+      yield* promise(() => fsp.writeFile(NodePath.join(codexHome, ".config.toml.abc.tmp"), ""))
+      yield* store.set(oauth())
+      expect(yield* exists(leftover)).toBe(false)
+      expect((yield* promise(() => fsp.readdir(codexHome))).sort()).toEqual([".config.toml.abc.tmp", "auth.json", "auth.json.lock"])
+      expect((yield* readJson(path)).tokens.refresh_token).toBe("rt-2")
+    }))
+
   it.scoped("a rewrite keeps fields it does not know (top level and in tokens) and Codex's OPENAI_API_KEY", () =>
     Effect.gen(function*() {
       const { path, store, write } = yield* fixture()

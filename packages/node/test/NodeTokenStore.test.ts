@@ -8,7 +8,11 @@ import * as fsp from "node:fs/promises"
 import * as os from "node:os"
 import * as NodePath from "node:path"
 import * as TokenStoreSuite from "@agent-auth/testing/TokenStoreSuite"
+import * as FileLock from "../src/internal/fileLock.js"
 import * as NodeTokenStore from "../src/NodeTokenStore.js"
+
+/** What this process's lock records say about its PID namespace (Linux). */
+const ownNamespace = FileLock.pidNamespace() === undefined ? {} : { pidns: FileLock.pidNamespace()! }
 
 /** A fresh, not yet existing home folder inside a temp folder removed with the scope. */
 const tempHome: Effect.Effect<string, never, FileSystem.FileSystem | Scope.Scope> = Effect.flatMap(
@@ -274,7 +278,7 @@ describe("NodeTokenStore.layerFile", () => {
     Effect.gen(function*() {
       const { path, store } = yield* fixture()
       const pid = deadPid()
-      yield* writeLock(path, { pid, host: os.hostname(), createdAt: new Date().toISOString(), nonce: "dead" })
+      yield* writeLock(path, { pid, host: os.hostname(), ...ownNamespace, createdAt: new Date().toISOString(), nonce: "dead" })
       // No clock moves: the takeover needs no waiting.
       yield* store.modify(key, TokenStoreSuite.increment(key))
       expect(TokenStoreSuite.counterOf(yield* store.get(key))).toBe(1)
@@ -311,7 +315,7 @@ describe("NodeTokenStore.layerFile", () => {
   it.scoped("a live lock held past lockTimeout (90 s by default) fails StoreLocked naming the holder", () =>
     Effect.gen(function*() {
       const { path, store } = yield* fixture()
-      yield* writeLock(path, { pid: process.pid, host: os.hostname(), createdAt: new Date().toISOString(), nonce: "live" })
+      yield* writeLock(path, { pid: process.pid, host: os.hostname(), createdAt: new Date().toISOString(), ...ownNamespace, nonce: "live" })
       const fiber = yield* Effect.fork(store.modify(key, TokenStoreSuite.increment(key)))
       // Still waiting just before the timeout…
       expect(Option.isNone(yield* advanceUntilDone(fiber, "1 second", "89 seconds"))).toBe(true)
@@ -333,7 +337,7 @@ describe("NodeTokenStore.layerFile", () => {
   it.scoped("a writer waits for a live lock and proceeds once it is released", () =>
     Effect.gen(function*() {
       const { path, store } = yield* fixture()
-      yield* writeLock(path, { pid: process.pid, host: os.hostname(), createdAt: new Date().toISOString(), nonce: "live" })
+      yield* writeLock(path, { pid: process.pid, host: os.hostname(), createdAt: new Date().toISOString(), ...ownNamespace, nonce: "live" })
       const fiber = yield* Effect.fork(store.modify(key, TokenStoreSuite.increment(key)))
       expect(Option.isNone(yield* advanceUntilDone(fiber, "1 second", "10 seconds"))).toBe(true)
       yield* promise(() => fsp.rm(`${path}.lock`))

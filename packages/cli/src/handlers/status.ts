@@ -87,6 +87,9 @@ export const status = (args: StatusArgs) =>
             const t = c.tokens
             const who = c.claims.email ?? c.account
             yield* say(`  ${mark} Logged in with OAuth as ${bold(who)} (account ${c.account}), stored in ${s.origin.store}${note}`)
+            if (c.refusal !== undefined) {
+              yield* say(`    - ${red(`Refused by ${p.id} (${c.refusal.reason}) at ${DateTime.formatIso(c.refusal.at)}`)}: run \`agent-auth login ${p.id}\``)
+            }
             if (c.claims.plan !== undefined) yield* say(`    - Plan: ${c.claims.plan}`)
             if (c.claims.organization !== undefined) yield* say(`    - Organization: ${c.claims.organization}`)
             if (c.claims.accountId !== undefined && c.claims.accountId !== c.account) yield* say(`    - Account id: ${c.claims.accountId}`)
@@ -114,6 +117,7 @@ export const status = (args: StatusArgs) =>
               expires_at: t.expiresAt === undefined ? null : DateTime.formatIso(t.expiresAt),
               expires_in_seconds: t.expiresAt === undefined ? null : Math.round((DateTime.toEpochMillis(t.expiresAt) - now) / 1000),
               refreshable: t.refreshToken !== undefined,
+              refused: c.refusal === undefined ? null : { reason: c.refusal.reason, at: DateTime.formatIso(c.refusal.at) },
               token: Domain.mask(t.accessToken)
             })
             break

@@ -79,6 +79,27 @@ export const ensurePrivateDir = (
   })
 
 /**
+ * Removes the temp files `writeAtomic` leaves for `target` when its writer is killed
+ * between writing and renaming (each a copy of the tokens, which `logout` would not reach).
+ * Call it only holding the lock every writer of `target` takes: then no temp file is live.
+ * Best effort.
+ */
+export const removeLeftoverTemps = (fs: FileSystem.FileSystem, target: string): Effect.Effect<void> => {
+  const dir = NodePath.dirname(target)
+  const prefix = `.${NodePath.basename(target)}.`
+  return fs.readDirectory(dir).pipe(
+    Effect.flatMap((names) =>
+      Effect.forEach(
+        names.filter((n) => n.startsWith(prefix) && n.endsWith(".tmp")),
+        (n) => fs.remove(NodePath.join(dir, n)),
+        { discard: true }
+      )
+    ),
+    Effect.ignore
+  )
+}
+
+/**
  * Replaces `target` with `data` atomically, mode 0600. The folder must exist. `path`
  * names the store in errors.
  */

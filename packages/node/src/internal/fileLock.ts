@@ -1,12 +1,15 @@
 /**
  * A cross-process lock: the file `<store>.lock`, created with O_EXCL, holding
- * `{ pid, host, createdAt, nonce }`.
+ * `{ pid, host, pidns, createdAt, nonce }` (`pidns`: the holder's PID namespace, the inode
+ * of `/proc/self/ns/pid`, where there is one).
  *
  * - Fibers of one process queue on a semaphore first, so only one of them polls the file.
  * - A busy lock is polled with a jittered, capped exponential backoff until `timeout`
  *   (by Effect's Clock), then `StoreLocked` names the holder's pid.
  * - The holder touches the file's mtime every `staleAfter / 6`, so a lock is stale when its
- *   holder process is gone (same host, `kill(pid, 0)` says ESRCH), it went untouched for
+ *   holder process is gone (same host and same PID namespace, `kill(pid, 0)` says ESRCH —
+ *   a container sharing the hostname but not the PID namespace has pids that mean nothing
+ *   here, so its holder is judged by the heartbeat alone), it went untouched for
  *   `staleAfter` (a holder on another host, or a pid reused since), or it still names no
  *   holder after `unidentifiedAfter` (its creator was killed between creating and writing it).
  * - A stale lock is broken under a second O_EXCL file, `<store>.lock.break`, after checking
@@ -19,6 +22,7 @@
 import { StoreError, StoreLocked, StorePermissions } from "@agent-auth/core"
 import { FileSystem } from "@effect/platform"
 import { Clock, Data, DateTime, Duration, Effect, Option, Schedule, Scope } from "effect"
+import { readlinkSync } from "node:fs"
 import * as os from "node:os"
 import { fromPlatformError, lstat, randomName } from "./atomicFile.js"
 
@@ -43,6 +47,8 @@ export interface FileLock {
 export interface Holder {
   readonly pid?: number
   readonly host?: string
+  /** The holder's PID namespace (see `pidNamespace`); absent where it has none, or from an older agent-auth. */
+  readonly pidns?: string
   readonly createdAt?: string
   readonly nonce?: string
 }
@@ -65,6 +71,7 @@ export const parseHolder = (raw: string): Holder | undefined => {
     return {
       ...(typeof o.pid === "number" && Number.isSafeInteger(o.pid) && o.pid > 0 ? { pid: o.pid } : {}),
       ...(typeof o.host === "string" ? { host: o.host } : {}),
+      ...(typeof o.pidns === "string" ? { pidns: o.pidns } : {}),
       ...(typeof o.createdAt === "string" ? { createdAt: o.createdAt } : {}),
       ...(typeof o.nonce === "string" ? { nonce: o.nonce } : {})
     }
@@ -83,9 +90,27 @@ export const isProcessAlive = (pid: number): boolean => {
   }
 }
 
-/** A holder on this host whose process no longer exists. */
+/**
+ * This process's PID namespace: the inode of `/proc/self/ns/pid` (Linux), else undefined.
+ * Two processes see the same pids only when this is the same.
+ */
+export const pidNamespace = (): string | undefined => {
+  try {
+    const link = readlinkSync("/proc/self/ns/pid")
+    return /^pid:\[(\d+)\]$/.exec(link)?.[1]
+  } catch {
+    return undefined
+  }
+}
+
+const ownNamespace = pidNamespace()
+
+/**
+ * A holder whose process we can check (this host, this PID namespace — both unknown
+ * counts as the same, as on a system without namespaces) and which no longer exists.
+ */
 const isDeadHere = (h: Holder | undefined): boolean =>
-  h?.pid !== undefined && h.host === os.hostname() && !isProcessAlive(h.pid)
+  h?.pid !== undefined && h.host === os.hostname() && h.pidns === ownNamespace && !isProcessAlive(h.pid)
 
 /** How long a lock may stay empty (created, holder not yet written) before it counts as abandoned. */
 export const unidentifiedAfter: Duration.Duration = Duration.seconds(5)
@@ -114,6 +139,7 @@ export const make = (options: LockOptions): Effect.Effect<FileLock, never, FileS
     const semaphore = yield* Effect.makeSemaphore(1)
     const storeError = fromPlatformError(path)
     const host = os.hostname()
+    const identity = ownNamespace === undefined ? {} : { pidns: ownNamespace }
 
     const isGone = (e: unknown) =>
       typeof e === "object" && e !== null && (e as { _tag?: string })._tag === "SystemError" &&
@@ -159,7 +185,7 @@ export const make = (options: LockOptions): Effect.Effect<FileLock, never, FileS
     const breakStale = (judged: Observed) =>
       Effect.gen(function*() {
         const now = yield* Clock.currentTimeMillis
-        const guarded = yield* createExclusive(guardPath, JSON.stringify({ pid: process.pid, host, at: now }))
+        const guarded = yield* createExclusive(guardPath, JSON.stringify({ pid: process.pid, host, ...identity, at: now }))
         if (!guarded) {
           // A guard whose breaker is gone (killed mid-break) would hold every writer back for
           // breakGuardStaleMs: cleared at once when its process is known dead, else after that.
@@ -205,7 +231,7 @@ export const make = (options: LockOptions): Effect.Effect<FileLock, never, FileS
       Effect.uninterruptible(Effect.gen(function*() {
         const nonce = yield* randomName
         const createdAt = DateTime.formatIso(yield* DateTime.now)
-        const content = JSON.stringify({ pid: process.pid, host, createdAt, nonce })
+        const content = JSON.stringify({ pid: process.pid, host, ...identity, createdAt, nonce })
         for (let round = 0; round < 2; round++) {
           if (yield* createExclusive(lockPath, content)) {
             yield* Scope.addFinalizer(scope, release(nonce))
