@@ -38,6 +38,7 @@ import { cliEnv, type CliResult, finish, nextEvent, run, start, tempHome } from 
 import {
   ACCESS_TOKEN_TTL,
   CLIENT_ID,
+  MINUTE_CLIENT_ID,
   type OidcServer,
   SHORT_ACCESS_TOKEN_TTL,
   SHORT_CLIENT_ID,
@@ -272,6 +273,15 @@ interface StoredLogin {
   readonly expiresAt: string
 }
 
+/** Makes the stored login due now, as if its access token had just expired (the tokens themselves untouched). */
+const expireStoredLogin = (home: string) => {
+  const file = JSON.parse(fs.readFileSync(credentialsPath(home), "utf8")) as {
+    credentials: Array<{ provider: string; tokens: { expiresAt: string } }>
+  }
+  for (const c of file.credentials) if (c.provider === PROVIDER) c.tokens.expiresAt = new Date(Date.now() - 1_000).toISOString()
+  fs.writeFileSync(credentialsPath(home), JSON.stringify(file, null, 2), { mode: 0o600 })
+}
+
 const credentialsPath = (home: string) => path.join(home, "credentials.json")
 
 const newHome = (clientId = CLIENT_ID) => {
@@ -419,6 +429,101 @@ describe("oidc-provider, through the agent-auth CLI", () => {
     expect(await server.introspect(final.refreshToken, "refresh_token")).toMatchObject({ active: true })
     expect(await server.introspect(final.accessToken)).toMatchObject({ active: true })
   }, 90_000)
+
+  it("8 processes whose refreshed tokens live 60 s (inside the 5-minute skew): exactly 1 refresh", async () => {
+    const home = newHome(MINUTE_CLIENT_ID)
+    expectOk((await cliLogin(home)).result)
+    expireStoredLogin(home)
+    const refreshesBefore = server.grants("refresh_token")
+    const tokens = await concurrently(8, ["token", PROVIDER], home)
+    for (const t of tokens) expectOk(t)
+    // The 7 that waited for the lock found tokens changed meanwhile and unexpired, and used
+    // them, though they have less than the skew left.
+    expect(server.grants("refresh_token")).toBe(refreshesBefore + 1)
+    const refreshed = storedLogin(home)
+    expect((Date.parse(refreshed.expiresAt) - Date.now()) / 1000).toBeLessThanOrEqual(SHORT_ACCESS_TOKEN_TTL)
+    expect(new Set(tokens.map((t) => t.stdout))).toEqual(new Set([`${refreshed.accessToken}\n`]))
+    // Due at half their lifetime (30 s), not at once: 8 more right away refresh nothing.
+    const again = await concurrently(8, ["token", PROVIDER], home)
+    for (const t of again) expectOk(t)
+    expect(server.grants("refresh_token")).toBe(refreshesBefore + 1)
+  }, 90_000)
+
+  for (const signal of ["SIGINT", "SIGTERM"] as const) {
+    it(`${signal} 1 s into \`token\`, the refresh answer held after rotation: the save completes, exit 130, the next \`token\` works with no replay`, async () => {
+      const home = newHome()
+      const env = cliEnv(home)
+      expectOk((await cliLogin(home)).result)
+      const old = storedLogin(home)
+      expireStoredLogin(home)
+      const refreshesBefore = server.grants("refresh_token")
+      const revokedBefore = server.revokedGrants()
+      server.holdRefreshAnswers(3_000)
+      try {
+        const child = start(["token", PROVIDER], env)
+        const done = finish(child)
+        // Wait until the server has rotated the refresh token (its answer is now held).
+        const deadline = Date.now() + 20_000
+        while (server.grants("refresh_token") === refreshesBefore && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20))
+        expect(server.grants("refresh_token")).toBe(refreshesBefore + 1)
+        await new Promise((r) => setTimeout(r, 1_000))
+        const signalled = Date.now()
+        child.kill(signal)
+        const result = await done
+        const took = Date.now() - signalled
+        expect(result.code, result.stderr).toBe(130)
+        expect(result.stdout).toBe("")
+        // It waited for the held answer (about 2 s more), not for the whole request timeout.
+        expect(took).toBeGreaterThan(1_000)
+        expect(took).toBeLessThan(20_000)
+        const saved = storedLogin(home)
+        expect(saved.refreshToken).not.toBe(old.refreshToken)
+        expect(await server.introspect(saved.refreshToken, "refresh_token")).toMatchObject({ active: true })
+        expect(await server.introspect(old.refreshToken, "refresh_token")).toEqual({ active: false })
+      } finally {
+        server.holdRefreshAnswers(0)
+      }
+      // The next command uses the saved login: no sign-in, no second refresh, no replay.
+      const next = await run(["token", PROVIDER], env)
+      expectOk(next)
+      expect(next.stdout).toBe(`${storedLogin(home).accessToken}\n`)
+      expect(server.grants("refresh_token")).toBe(refreshesBefore + 1)
+      expect(server.revokedGrants()).toBe(revokedBefore)
+    }, 60_000)
+  }
+
+  it("after a refusal: status shows it and exits 1; token fails at once with no request; a new login clears it", async () => {
+    const home = newHome()
+    const env = cliEnv(home)
+    expectOk((await cliLogin(home)).result)
+    const copy = `${credentialsPath(home)}.copy`
+    fs.copyFileSync(credentialsPath(home), copy)
+    expectOk(await run(["refresh", PROVIDER], env))
+    // An old copy of the file comes back (a backup restored): its refresh token is spent.
+    fs.copyFileSync(copy, credentialsPath(home))
+    expect((await run(["refresh", PROVIDER], env)).code).toBe(1)
+
+    const status = await run(["status", PROVIDER], env)
+    expect(status.code).toBe(1)
+    expect(status.stderr).toMatch(/X .*Logged in with OAuth/)
+    expect(status.stderr).toContain("Refused by op (invalid_grant)")
+    expect(status.stderr).toContain(`agent-auth login ${PROVIDER}`)
+
+    const refreshesBefore = server.grants("refresh_token")
+    const requestsBefore = server.tokenRequests()
+    const token = await run(["token", PROVIDER], env)
+    expect(token.code).toBe(1)
+    expect(token.stderr).toContain("invalid_grant")
+    expect(token.stderr).toContain(`agent-auth login ${PROVIDER}`)
+    expect(server.tokenRequests()).toBe(requestsBefore)
+    expect(server.grants("refresh_token")).toBe(refreshesBefore)
+
+    expectOk((await cliLogin(home)).result)
+    const after = await run(["status", PROVIDER], env)
+    expectOk(after)
+    expect(after.stderr).not.toContain("Refused")
+    expectOk(await run(["token", PROVIDER], env))
+  })
 
   it("a replayed refresh token: the server revokes the grant; ReauthRequired (exit 1, names the login command), nothing deleted", async () => {
     const home = newHome()

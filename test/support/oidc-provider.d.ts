@@ -7,7 +7,7 @@ declare module "oidc-provider" {
   import type { IncomingMessage, ServerResponse } from "node:http"
 
   export interface OidcContext {
-    readonly oidc: {
+    readonly oidc?: {
       readonly params?: Readonly<Record<string, unknown>>
     }
   }
@@ -20,5 +20,7 @@ declare module "oidc-provider" {
     constructor(issuer: string, configuration: Record<string, unknown>)
     readonly issuer: string
     callback(): (req: IncomingMessage, res: ServerResponse) => void
+    /** Koa middleware around every request (the provider is a Koa application). */
+    use(middleware: (ctx: OidcContext, next: () => Promise<void>) => Promise<void>): void
   }
 }

@@ -19,6 +19,8 @@ import Provider, { type OidcContext, type ProviderClient } from "oidc-provider"
 export const CLIENT_ID = "agent-cli"
 /** Public native client whose code-grant access tokens live 60 s (inside the 5-minute refresh skew); refreshed ones an hour. */
 export const SHORT_CLIENT_ID = "agent-cli-short"
+/** Public native client whose access tokens, refreshed ones too, all live 60 s (inside the 5-minute refresh skew). */
+export const MINUTE_CLIENT_ID = "agent-cli-minute"
 /** A resource server allowed to introspect every token (confidential, client_secret_basic). */
 const INTROSPECTOR_ID = "resource-server"
 const INTROSPECTOR_SECRET = "resource-server-secret-for-tests-only"
@@ -34,12 +36,19 @@ export interface OidcServer {
   readonly grants: (grantType: string) => number
   /** Grants the server revoked (logout, refresh-token replay). */
   readonly revokedGrants: () => number
+  /** Requests to the token endpoint (POST /token), whatever their outcome. */
+  readonly tokenRequests: () => number
   /** GET requests on the JWKS endpoint. */
   readonly jwksFetches: () => number
   /** The `kid` the provider signs with now. */
   readonly signingKid: () => string
   /** RFC 7662 introspection by the resource server. */
   readonly introspect: (token: string, hint?: "access_token" | "refresh_token") => Promise<Introspection>
+  /**
+   * Holds the answers to refresh grants this long after the server processed them (the
+   * refresh token already rotated): a slow network, or a client cut off mid-refresh. 0 stops.
+   */
+  readonly holdRefreshAnswers: (millis: number) => void
   /** Restarts the provider on the same issuer with a new signing key; the old one is no longer published. */
   readonly rotateKeys: () => Promise<void>
   readonly close: () => Promise<void>
@@ -67,6 +76,7 @@ const configuration = (keys: ReadonlyArray<Jwk>) => ({
   clients: [
     nativeClient(CLIENT_ID),
     nativeClient(SHORT_CLIENT_ID),
+    nativeClient(MINUTE_CLIENT_ID),
     {
       client_id: INTROSPECTOR_ID,
       client_secret: INTROSPECTOR_SECRET,
@@ -95,7 +105,8 @@ const configuration = (keys: ReadonlyArray<Jwk>) => ({
   }),
   ttl: {
     AccessToken: (ctx: OidcContext | undefined, _token: unknown, client: ProviderClient) =>
-      client.clientId === SHORT_CLIENT_ID && ctx?.oidc.params?.grant_type !== "refresh_token"
+      client.clientId === MINUTE_CLIENT_ID ||
+        (client.clientId === SHORT_CLIENT_ID && ctx?.oidc?.params?.grant_type !== "refresh_token")
         ? SHORT_ACCESS_TOKEN_TTL
         : ACCESS_TOKEN_TTL,
     AuthorizationCode: 60,
@@ -115,9 +126,12 @@ export const startOidcProvider = async (): Promise<OidcServer> => {
   let jwks = 0
   let keys: ReadonlyArray<Jwk> = [await signingKey()]
   let handler: ((req: http.IncomingMessage, res: http.ServerResponse) => void) | undefined
+  let holdMillis = 0
+  let tokenRequests = 0
 
   const server = http.createServer((req, res) => {
     if (req.method === "GET" && req.url?.split("?")[0] === "/jwks") jwks++
+    if (req.method === "POST" && req.url?.split("?")[0] === "/token") tokenRequests++
     if (handler === undefined) {
       res.statusCode = 503
       res.end()
@@ -134,10 +148,17 @@ export const startOidcProvider = async (): Promise<OidcServer> => {
   const boot = () => {
     const provider = new Provider(issuer, configuration(keys))
     provider.on("grant.success", (ctx: OidcContext) => {
-      const type = String(ctx.oidc.params?.grant_type)
+      const type = String(ctx.oidc?.params?.grant_type)
       grantCounts.set(type, (grantCounts.get(type) ?? 0) + 1)
     })
     provider.on("grant.revoked", () => void revoked++)
+    // After `next`, the grant is processed (a refresh token rotated); the answer waits here.
+    provider.use(async (ctx: OidcContext, next: () => Promise<void>) => {
+      await next()
+      if (holdMillis > 0 && ctx.oidc?.params?.grant_type === "refresh_token") {
+        await new Promise((resolve) => setTimeout(resolve, holdMillis))
+      }
+    })
     handler = provider.callback()
   }
   boot()
@@ -161,7 +182,9 @@ export const startOidcProvider = async (): Promise<OidcServer> => {
     grants: (type) => grantCounts.get(type) ?? 0,
     revokedGrants: () => revoked,
     jwksFetches: () => jwks,
+    tokenRequests: () => tokenRequests,
     signingKid: () => keys[0]!.kid,
+    holdRefreshAnswers: (millis) => void (holdMillis = millis),
     introspect,
     rotateKeys: async () => {
       keys = [await signingKey()]
