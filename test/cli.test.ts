@@ -189,3 +189,24 @@ const connect = (port: number) =>
     })
     socket.once("error", reject)
   })
+
+describe("a login without a refresh token", () => {
+  it("`refresh` says it cannot be refreshed and until when it works, without a request; `token` still works", async () => {
+    const home = homeWithAcme()
+    const env = cliEnv(home)
+    expect((await login(home)).code).toBe(0)
+    const file = credentialsOf(home)
+    delete file.credentials[0].tokens.refreshToken
+    fs.writeFileSync(path.join(home, "credentials.json"), JSON.stringify(file), { mode: 0o600 })
+    const countsBefore = await Effect.runPromise(fake.counts)
+    const refreshed = await run(["refresh", "acme"], env)
+    expect(refreshed.code).toBe(1)
+    expect(refreshed.stderr).toContain("cannot be refreshed: acme gave no refresh token")
+    expect(refreshed.stderr).toContain(`works until ${file.credentials[0].tokens.expiresAt}`)
+    expect(refreshed.stderr).not.toContain("can no longer be used")
+    expect((await Effect.runPromise(fake.counts)).refreshToken).toBe(countsBefore.refreshToken)
+    const token = await run(["token", "acme"], env)
+    expect(token.code).toBe(0)
+    expect(token.stdout).toBe(`${file.credentials[0].tokens.accessToken}\n`)
+  })
+})

@@ -260,3 +260,20 @@ export type AuthError =
 
 /** Errors a `TokenStore` may fail with. */
 export type TokenStoreError = StoreCorrupted | StoreLocked | StorePermissions | StoreError
+
+/**
+ * `refresh` of a login the provider gave no refresh token: it cannot be refreshed, yet it
+ * is not unusable — its access token works until it expires.
+ */
+export class NoRefreshToken extends Schema.TaggedError<NoRefreshToken>()("NoRefreshToken", {
+  provider: Schema.String,
+  account: Schema.String,
+  /** When the access token expires (ISO 8601), if known and still ahead. */
+  validUntil: Schema.optional(Schema.String)
+}) {
+  readonly exitCode = ExitCode.AuthRequired
+  override get message() {
+    const until = this.validUntil === undefined ? "until it expires" : `until ${this.validUntil}`
+    return `The login for ${this.provider} (${this.account}) cannot be refreshed: ${this.provider} gave no refresh token. Its access token works ${until}; then run \`${loginHint(this.provider)}\`.`
+  }
+}

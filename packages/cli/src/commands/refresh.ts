@@ -1,7 +1,7 @@
 /** `agent-auth refresh <provider>`: refresh the OAuth login now (the default account's, or `--account`'s). */
 import { Args, Command } from "@effect/cli"
-import { ProviderRegistry, Refresher } from "@agent-auth/core"
-import { DateTime, Effect } from "effect"
+import { NoRefreshToken, ProviderRegistry, Refresher } from "@agent-auth/core"
+import { Clock, DateTime, Effect } from "effect"
 import { chosenLogin } from "../internal/accounts.js"
 import { account, json, optionValue, verbose } from "../internal/args.js"
 import { event, expiry, say } from "../internal/output.js"
@@ -15,6 +15,16 @@ export const refresh = Command.make(
       const refresher = yield* Refresher.Refresher
       const p = yield* registry.get(args.provider)
       const login = yield* chosenLogin(p, optionValue(args.account))
+      // Not "can no longer be used": without a refresh token the login still works until it expires.
+      const exp0 = login.tokens.expiresAt
+      if (login.tokens.refreshToken === undefined && login.refusal === undefined &&
+        (exp0 === undefined || DateTime.toEpochMillis(exp0) > (yield* Clock.currentTimeMillis))) {
+        return yield* new NoRefreshToken({
+          provider: p.id,
+          account: login.account,
+          ...(exp0 === undefined ? {} : { validUntil: DateTime.formatIso(exp0) })
+        })
+      }
       const fresh = yield* refresher.fresh({ provider: p.id, account: login.account }, { force: true })
       const exp = fresh.tokens.expiresAt
       if (args.json) {
