@@ -292,7 +292,10 @@ export const makeCodexOnly = (
                 `TokenStore.modify(${Domain.keyString(key)}): f returned the credential of ${Domain.keyString(next.value)}`
               )
             }
-            yield* write(yield* fileWith(disk, next.value))
+            const updated = yield* fileWith(disk, next.value)
+            // What Codex's format cannot hold (a remembered refusal) changes nothing there:
+            // the file is not rewritten (a rewrite could undo a Codex write made meanwhile).
+            if (disk._tag !== "Present" || CodexFile.render(updated) !== CodexFile.render(disk.file)) yield* write(updated)
           } else {
             // Logging out of the one login the file holds: Codex's own logout deletes the file.
             yield* fs.remove(path).pipe(

@@ -230,6 +230,21 @@ describe("NodeCodexStore: writing Codex's file", () => {
       expect((yield* readJson(path)).tokens.refresh_token).toBe("rt-2")
     }))
 
+  it.scoped("a change Codex's format cannot hold (a remembered refusal) does not rewrite the file", () =>
+    Effect.gen(function*() {
+      const { path, store } = yield* fixture()
+      yield* store.set(oauth())
+      const before = yield* promise(() => fsp.stat(path, { bigint: true }))
+      const refused = new Domain.OAuthCredential({
+        ...oauth(),
+        refusal: Domain.Refusal.make({ reason: "invalid_grant", at: DateTime.unsafeMake("2026-03-02T00:00:00.000Z") })
+      })
+      yield* store.modify(key, () => Effect.succeed(Option.some<Domain.StoredCredential>(refused)))
+      const after = yield* promise(() => fsp.stat(path, { bigint: true }))
+      expect(after.ino).toBe(before.ino)
+      expect(after.mtimeNs).toBe(before.mtimeNs)
+    }))
+
   it.scoped("a rewrite keeps fields it does not know (top level and in tokens) and Codex's OPENAI_API_KEY", () =>
     Effect.gen(function*() {
       const { path, store, write } = yield* fixture()
