@@ -150,3 +150,9 @@ export class AuthServerMetadata extends Schema.Class<AuthServerMetadata>("AuthSe
 export const isLoopbackUrl = (url: URL): boolean =>
   url.hostname === "127.0.0.1" || url.hostname === "localhost" || url.hostname === "[::1]" ||
   /^127\.\d+\.\d+\.\d+$/.test(url.hostname)
+
+/**
+ * Provider text (an error description, a display name, a device message) made safe for a
+ * terminal: escape sequences and control characters removed, at most `max` characters.
+ */
+export { sanitize } from "./internal/text.js"

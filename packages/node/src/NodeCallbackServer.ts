@@ -44,7 +44,7 @@ import * as Http from "node:http"
 import type { AddressInfo } from "node:net"
 import * as Os from "node:os"
 import * as NodePath from "node:path"
-import { AuthorizationDenied, CallbackServer, LoginCancelled, PortUnavailable } from "@agent-auth/core"
+import { AuthorizationDenied, CallbackServer, LoginCancelled, PortUnavailable, Provider } from "@agent-auth/core"
 import type { Scope } from "effect"
 import { Deferred, Duration, Effect, Layer, Redacted, Runtime, Schedule } from "effect"
 import { deniedPage, pageHeaders, rejectedPage, successPage } from "./internal/callbackPages.js"
@@ -100,8 +100,8 @@ const browserHeaders = ["origin", "referer", "sec-fetch-site", "sec-fetch-mode",
 const isLoopbackAddress = (address: string | undefined): boolean =>
   address === "127.0.0.1" || address === "::ffff:127.0.0.1" || address === "::1"
 
-/** Provider-controlled text shown to a person: printable ASCII only (no control or bidi characters), bounded. */
-const printable = (text: string, max: number): string => text.replace(/[^\x20-\x7e]/g, "").slice(0, max)
+/** Provider-controlled text shown to a person: no escape sequences, control or bidi characters, bounded. */
+const printable = (text: string, max: number): string => Provider.sanitize(text, max)
 
 const sameState = (received: string, expected: string): boolean => {
   const a = Buffer.from(received, "utf8")
