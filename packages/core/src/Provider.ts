@@ -24,7 +24,7 @@ export const EndpointOverrides = Schema.Struct({
 })
 
 export const RedirectConfig = Schema.Struct({
-  /** Host written in the redirect URI (`localhost` for OpenAI's registration); the server always binds 127.0.0.1. */
+  /** Host written in the redirect URI (`localhost` for OpenAI's registration); `localhost` binds 127.0.0.1 and ::1, anything else 127.0.0.1. */
   host: Schema.String,
   path: Schema.String,
   /** Ports to try in order; `[0]` means any free port. */
