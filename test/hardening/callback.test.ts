@@ -252,3 +252,34 @@ callback.promise("GET /cancel without the login's secret (and with a wrong one)"
   await completes(login)
   t.note("HTTP 404 three times (no secret, wrong secret, over ::1); the login then completed")
 })
+
+callback.promise("the authorization URL on a command line (BROWSER records its argv)", "refused", async (t) => {
+  const dir = home.acme(fake.issuer, fake.clientId)
+  const record = path.join(dir, "browser-argv")
+  const script = path.join(dir, "fake-browser.sh")
+  fs.writeFileSync(script, `#!/bin/sh\nprintf '%s\\n' "$0" "$@" > "${record}"\n`, { mode: 0o700 })
+  const child = start(["login", "acme", "--json"], cliEnv(dir, { BROWSER: `${script} --new-window`, DISPLAY: ":0" }))
+  const done = finish(child)
+  const event = await nextEvent(child, "authorization_url")
+  const redirect = new URL(String(event.redirect_uri))
+  for (let i = 0; i < 200 && !fs.existsSync(record); i++) await new Promise((r) => setTimeout(r, 50))
+  const argv = fs.readFileSync(record, "utf8").trimEnd().split("\n")
+  expect(argv.slice(0, 2)).toEqual([script, "--new-window"])
+  for (const word of argv) {
+    expect(word).not.toContain("state=")
+    expect(word).not.toContain("code_challenge=")
+  }
+  // What it was given is a private page that leads to the URL: following it completes the login.
+  const page = argv.at(-1)!
+  expect(fs.statSync(page).mode & 0o777).toBe(0o600)
+  expect(fs.statSync(path.dirname(page)).mode & 0o777).toBe(0o700)
+  const url = JSON.parse(/location\.replace\(("[^"]*")\)/.exec(fs.readFileSync(page, "utf8"))![1]!.replace(/\\u003c/g, "<")) as string
+  expect(url).toBe(String(event.url))
+  const callbackUrl = new URL(await authorize(url))
+  expect((await raw(Number(redirect.port), callbackUrl.pathname + callbackUrl.search)).status).toBe(200)
+  const r = await done
+  expect(r.code).toBe(0)
+  expect(r.stderr).toContain("Opened your browser")
+  expect(fs.existsSync(page)).toBe(false)
+  t.note(`argv: script, --new-window, a 0600 page (0700 folder): no state= or code_challenge=; following it logged in; page removed`)
+})
