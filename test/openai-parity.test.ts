@@ -487,28 +487,36 @@ describe("Busy ports: 1455, then 1457; a stale agent-auth login on the port is a
       expect(a.connections() + b.connections()).toBe(0)
     }).pipe(Effect.provide(NodeCallbackServer.layer)))
 
-  it.scoped("GET /cancel: refused from web pages, non-loopback Host or other methods; a plain program GET (as Codex sends it) cancels", () =>
+  it.scoped("GET /cancel: only with the login's secret (else 404, the login goes on); refused from web pages, non-loopback Host or other methods", () =>
     Effect.gen(function*() {
-      const listener = yield* listenOn([0])
+      // A fixed port: such a login records its pid and cancel secret in the private folder.
+      const listener = yield* listenOn([yield* freePortE])
       const port = portOf(listener)
+      const secret = NodeCallbackServer.recordedCancelSecret(port)
+      expect(secret).toMatch(/^[A-Za-z0-9_-]{43}$/)
+      const withSecret = { [NodeCallbackServer.cancelHeader]: secret! }
       const waiting = yield* Effect.fork(listener.awaitCallback("state-1"))
       yield* Effect.yieldNow()
-      expect((yield* rawGet(port, "/cancel", { origin: "https://evil.example" })).status).toBe(403)
-      expect((yield* rawGet(port, "/cancel", { "sec-fetch-site": "cross-site", "sec-fetch-mode": "no-cors" })).status).toBe(403)
-      expect((yield* rawGet(port, "/cancel", { referer: "https://evil.example/" })).status).toBe(403)
-      expect((yield* rawGet(port, "/cancel", { host: `evil.example:${port}` })).status).toBe(421)
-      expect((yield* rawGet(port, "/cancel", { "x-method": "POST" })).status).toBe(405)
+      // A plain program GET (as Codex sends it), or a wrong secret: nothing here.
+      expect((yield* rawGet(port, "/cancel")).status).toBe(404)
+      expect((yield* rawGet(port, "/cancel", { [NodeCallbackServer.cancelHeader]: `${secret!.slice(1)}x` })).status).toBe(404)
+      expect((yield* rawGet(port, "/cancel", { ...withSecret, origin: "https://evil.example" })).status).toBe(403)
+      expect((yield* rawGet(port, "/cancel", { ...withSecret, "sec-fetch-site": "cross-site", "sec-fetch-mode": "no-cors" })).status).toBe(403)
+      expect((yield* rawGet(port, "/cancel", { ...withSecret, referer: "https://evil.example/" })).status).toBe(403)
+      expect((yield* rawGet(port, "/cancel", { ...withSecret, host: `evil.example:${port}` })).status).toBe(421)
+      expect((yield* rawGet(port, "/cancel", { ...withSecret, "x-method": "POST" })).status).toBe(405)
       expect(waiting.unsafePoll()).toBeNull()
-      const ok = yield* rawGet(port, "/cancel")
+      const ok = yield* rawGet(port, "/cancel", withSecret)
       expect(ok.status).toBe(200)
       expect(ok.headers["x-agent-auth"]).toBe("callback")
       expect(yield* Effect.flip(Fiber.join(waiting))).toBeInstanceOf(LoginCancelled)
       // A finished login cannot be cancelled (409) and keeps its result.
-      const done = yield* listenOn([0])
+      const done = yield* listenOn([yield* freePortE])
+      const doneSecret = { [NodeCallbackServer.cancelHeader]: NodeCallbackServer.recordedCancelSecret(portOf(done))! }
       const doneWait = yield* Effect.fork(done.awaitCallback("state-2"))
       yield* Effect.yieldNow()
       expect((yield* rawGet(portOf(done), "/auth/callback?code=c2&state=state-2")).status).toBe(200)
-      expect((yield* rawGet(portOf(done), "/cancel")).status).toBe(409)
+      expect((yield* rawGet(portOf(done), "/cancel", doneSecret)).status).toBe(409)
       expect(Redacted.value((yield* Fiber.join(doneWait)).code)).toBe("c2")
     }).pipe(Effect.provide(NodeCallbackServer.layer)))
 

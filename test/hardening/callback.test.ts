@@ -13,6 +13,9 @@ import { type CliResult, cliEnv, finish, nextEvent, start } from "../support/cli
 import { authorize, closedWithin, connects, homes, raw, slowLoris } from "./support/attack.js"
 import { area } from "./support/table.js"
 import { serveForFile } from "../support/fakeServer.js"
+import { freePort } from "../support/demo.js"
+import { run } from "../support/cli.js"
+import * as net from "node:net"
 
 let fake: FakeAuthServer.FakeAuthServerShape
 const home = homes()
@@ -20,8 +23,8 @@ serveForFile({}, (server) => (fake = server))
 afterAll(() => home.cleanup())
 
 /** A login waiting for its browser: the CLI child, its callback port and the state it sent. */
-const pendingLogin = async () => {
-  const dir = home.acme(fake.issuer, fake.clientId)
+const pendingLogin = async (extra: Record<string, unknown> = {}) => {
+  const dir = home.acme(fake.issuer, fake.clientId, extra)
   const child = start(["login", "acme", "--no-browser", "--json"], cliEnv(dir))
   const done = finish(child)
   const event = await nextEvent(child, "authorization_url")
@@ -193,4 +196,90 @@ callback.promise("a slow-loris connection that never finishes its headers", "sur
   expect(closed.every((c) => c)).toBe(true)
   expect(Date.now() - startedAt).toBeLessThan(4_000)
   t.note(`5 half-sent requests held open; login completed in ${Date.now() - startedAt} ms, all 5 dropped`)
+})
+
+/** Another local user's listener on `[::1]:port`, counting the connections it receives. */
+const holdIpv6 = (port: number) =>
+  new Promise<{ readonly close: () => Promise<void>; readonly connections: () => number }>((resolve, reject) => {
+    let connections = 0
+    const server = net.createServer((socket) => {
+      connections++
+      socket.destroy()
+    })
+    server.once("error", reject)
+    server.listen({ host: "::1", port, ipv6Only: true }, () =>
+      resolve({ close: () => new Promise((done) => server.close(() => done())), connections: () => connections }))
+  })
+
+callback.promise("[::1]:port taken by another listener (redirect host localhost)", "refused", async (t) => {
+  const port = await freePort()
+  const other = await holdIpv6(port)
+  try {
+    const dir = home.acme(fake.issuer, fake.clientId, { redirect: { host: "localhost", ports: [port] } })
+    const r = await run(["login", "acme", "--no-browser"], cliEnv(dir))
+    expect(r.code).toBe(3)
+    expect(r.stderr).toContain(`Port ${port} on 127.0.0.1 and [::1] is in use`)
+    expect(r.stderr).not.toContain("Open this URL")
+    // Refused before listening: 127.0.0.1 was given back, the other listener never contacted.
+    expect(await connects(port)).toBe(false)
+    expect(other.connections()).toBe(0)
+    t.note(`exit 3 before any URL, PortUnavailable naming 127.0.0.1 and [::1]; 127.0.0.1:${port} released`)
+  } finally {
+    await other.close()
+  }
+})
+
+callback.promise("both addresses bound for a localhost redirect", "refused", async (t) => {
+  const port = await freePort()
+  const login = await pendingLogin({ redirect: { host: "localhost", ports: [port] } })
+  expect(login.port).toBe(port)
+  expect(await connects(port, "::1")).toBe(true)
+  expect(await connects(port, "127.0.0.1")).toBe(true)
+  await completes(login)
+  t.note("127.0.0.1 and [::1] both held by the login; it then completed")
+})
+
+callback.promise("GET /cancel without the login's secret (and with a wrong one)", "refused", async (t) => {
+  const port = await freePort()
+  const login = await pendingLogin({ redirect: { host: "localhost", ports: [port] } })
+  const plain = await raw(port, "/cancel")
+  expect(plain.status).toBe(404)
+  const wrong = await raw(port, "/cancel", { headers: { "x-agent-auth-cancel": "A".repeat(43) } })
+  expect(wrong.status).toBe(404)
+  const v6 = await raw(port, "/cancel", { address: "::1", host: `[::1]:${port}` })
+  expect(v6.status).toBe(404)
+  await settle()
+  await completes(login)
+  t.note("HTTP 404 three times (no secret, wrong secret, over ::1); the login then completed")
+})
+
+callback.promise("the authorization URL on a command line (BROWSER records its argv)", "refused", async (t) => {
+  const dir = home.acme(fake.issuer, fake.clientId)
+  const record = path.join(dir, "browser-argv")
+  const script = path.join(dir, "fake-browser.sh")
+  fs.writeFileSync(script, `#!/bin/sh\nprintf '%s\\n' "$0" "$@" > "${record}"\n`, { mode: 0o700 })
+  const child = start(["login", "acme", "--json"], cliEnv(dir, { BROWSER: `${script} --new-window`, DISPLAY: ":0" }))
+  const done = finish(child)
+  const event = await nextEvent(child, "authorization_url")
+  const redirect = new URL(String(event.redirect_uri))
+  for (let i = 0; i < 200 && !fs.existsSync(record); i++) await new Promise((r) => setTimeout(r, 50))
+  const argv = fs.readFileSync(record, "utf8").trimEnd().split("\n")
+  expect(argv.slice(0, 2)).toEqual([script, "--new-window"])
+  for (const word of argv) {
+    expect(word).not.toContain("state=")
+    expect(word).not.toContain("code_challenge=")
+  }
+  // What it was given is a private page that leads to the URL: following it completes the login.
+  const page = argv.at(-1)!
+  expect(fs.statSync(page).mode & 0o777).toBe(0o600)
+  expect(fs.statSync(path.dirname(page)).mode & 0o777).toBe(0o700)
+  const url = JSON.parse(/location\.replace\(("[^"]*")\)/.exec(fs.readFileSync(page, "utf8"))![1]!.replace(/\\u003c/g, "<")) as string
+  expect(url).toBe(String(event.url))
+  const callbackUrl = new URL(await authorize(url))
+  expect((await raw(Number(redirect.port), callbackUrl.pathname + callbackUrl.search)).status).toBe(200)
+  const r = await done
+  expect(r.code).toBe(0)
+  expect(r.stderr).toContain("Opened your browser")
+  expect(fs.existsSync(page)).toBe(false)
+  t.note(`argv: script, --new-window, a 0600 page (0700 folder): no state= or code_challenge=; following it logged in; page removed`)
 })

@@ -22,7 +22,7 @@ import { demoServer } from "./internal/demo.js"
 import { demoProvider } from "./internal/demoProvider.js"
 import { runCli } from "./internal/runtime.js"
 import { SecretOnCommandLine } from "./internal/secretArgs.js"
-import { secretArgument } from "./internal/secretWords.js"
+import { refusedArgument } from "./internal/secretWords.js"
 
 const VERSION = "0.1.0"
 
@@ -33,11 +33,11 @@ const root = Command.make("agent-auth").pipe(
 
 const cli = Command.run(root, { name: "agent-auth", version: VERSION })
 
-const secretAt = secretArgument(process.argv.slice(2))
+const refused = refusedArgument(process.argv.slice(2))
 
 runCli(
   Effect.zipRight(
-    secretAt === undefined ? Effect.void : Effect.fail(new SecretOnCommandLine({ position: secretAt })),
+    refused === undefined ? Effect.void : Effect.fail(new SecretOnCommandLine(refused)),
     Effect.suspend(() => cli(process.argv))
   ).pipe(
     // The embedded demo server, only for command lines that talk to it; it lives as long as the command.

@@ -1,7 +1,7 @@
 import { describe, expect, it } from "@effect/vitest"
 import { fastArgs } from "../src/internal/fastArgs.js"
 import { SecretOnCommandLine } from "../src/internal/secretArgs.js"
-import { looksLikeSecret, secretArgument } from "../src/internal/secretWords.js"
+import { looksLikeSecret, refusedArgument, secretArgument } from "../src/internal/secretWords.js"
 
 const KEY = "sk-proj-CANARY-0123456789abcdef"
 
@@ -21,6 +21,21 @@ describe("a secret on the command line", () => {
     expect(secretArgument(["login", "openai", `--account=${KEY}`])).toBe(3)
     expect(secretArgument(["login", "openai", "--with-api-key", "--verbose"])).toBeUndefined()
     expect(secretArgument([])).toBeUndefined()
+  })
+
+  it("by position: a word a command does not take, a provider that is not provider-shaped, --with-api-key=VALUE", () => {
+    expect(refusedArgument(["login", "anthropic", "--with-api-key", "0123"])).toEqual({ position: 4, reason: "is not expected by `login`" })
+    expect(refusedArgument(["login", "--with-api-key", "anthropic"])).toBeUndefined()
+    expect(refusedArgument(["login", "gsk_AbC"])?.position).toBe(2)
+    expect(refusedArgument(["login", "anthropic", "--with-api-key=x"])?.position).toBe(3)
+    expect(refusedArgument(["use", "openai", "work"])).toBeUndefined()
+    expect(refusedArgument(["use", "openai", "work", "extra"])?.position).toBe(4)
+    expect(refusedArgument(["login", "acme", "--port", "1455", "--timeout", "5m", "--account", "Work Email", "--json", "yes"])).toBeUndefined()
+    expect(refusedArgument(["import", "codex", "--from", "/home/ada/.codex/auth.json"])).toBeUndefined()
+    expect(refusedArgument(["status"])).toBeUndefined()
+    expect(refusedArgument(["providers"])).toBeUndefined()
+    expect(looksLikeSecret("0123456789abcdef0123456789abcdef")).toBe(true)
+    expect(looksLikeSecret("/home/ada/projects/agent-auth-2026/key.txt")).toBe(false)
   })
 
   it("a line with one never goes to the small bundle (whose errors could quote a provider name)", () => {

@@ -116,8 +116,45 @@ export const parseConfigFile = (text: string, source: string): Either.Either<Con
         reason: issue?.message ?? "invalid"
       })
     }),
-    Either.flatMap((file) => checkUrls(file, source))
+    Either.flatMap((file) => checkUrls(file, source)),
+    Either.flatMap((file) => checkAuthorizeParams(file, source))
   )
+}
+
+/**
+ * Parameters of the authorization request that agent-auth sets itself: configured, they
+ * would weaken it (`code_challenge_method=plain`), or break it (`state`, `redirect_uri`).
+ */
+export const protocolParams: ReadonlyArray<string> = [
+  "state",
+  "code_challenge",
+  "code_challenge_method",
+  "redirect_uri",
+  "client_id",
+  "response_type",
+  "nonce",
+  "scope",
+  "resource"
+]
+
+/** Whether an `authorizeParams` key names a protocol parameter (in any case; any `code_challenge…`). */
+export const isProtocolParam = (key: string): boolean => {
+  const k = key.trim().toLowerCase()
+  return protocolParams.includes(k) || k.startsWith("code_challenge")
+}
+
+const checkAuthorizeParams = (file: ConfigFile, source: string): Either.Either<ConfigFile, ConfigInvalid> => {
+  for (const [id, p] of Object.entries(file.providers ?? {})) {
+    const key = Object.keys(p.authorizeParams ?? {}).find(isProtocolParam)
+    if (key !== undefined) {
+      return Either.left(new ConfigInvalid({
+        source,
+        field: `providers.${id}.authorizeParams.${key}`,
+        reason: `"${key}" is a protocol parameter agent-auth sets itself; remove it (scopes go in "scopes", the API in "audience")`
+      }))
+    }
+  }
+  return Either.right(file)
 }
 
 /** Plain http is refused for anything but loopback: tokens must not cross a network in clear. */

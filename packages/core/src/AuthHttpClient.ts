@@ -40,6 +40,8 @@ import { globalValue } from "effect/GlobalValue"
 import { type CredentialResolverShape, CredentialResolver } from "./CredentialResolver.js"
 import type { Credential } from "./Domain.js"
 import * as Errors from "./Errors.js"
+import { isRedirect, redirectReason, withoutRedirects } from "./internal/http.js"
+import { logUrl } from "./internal/tokenEndpoint.js"
 
 export interface Options {
   /** Use this stored account only (environment and config.json keys belong to no account). */
@@ -139,6 +141,26 @@ const hideCredential = (request: HttpClientRequest.HttpClientRequest, sent: Appl
   )
 }
 
+/**
+ * Sends a request that carries the credential: `fetch` is told not to follow redirects
+ * (it would forward `x-api-key` and any other custom header to wherever the answer points),
+ * and a 3xx is a `NetworkError` saying so, never a response the caller might follow itself.
+ */
+const sendCarrying = <E, R>(
+  client: HttpClient.HttpClient.With<E, R>,
+  provider: string,
+  applied: Applied
+): Effect.Effect<HttpClientResponse.HttpClientResponse, E | Errors.NetworkError, R> => {
+  if (!applied.carries) return client.execute(applied.request)
+  return withoutRedirects(client.execute(applied.request)).pipe(
+    Effect.flatMap((response) =>
+      isRedirect(response.status)
+        ? Effect.fail(new Errors.NetworkError({ provider, endpoint: logUrl(applied.request.url), reason: redirectReason(response) }))
+        : Effect.succeed(response)
+    )
+  )
+}
+
 /** True while a credential is being resolved in this fiber (and its children). */
 const resolving = globalValue("@agent-auth/core/AuthHttpClient/resolving", () => FiberRef.unsafeMake(false))
 
@@ -180,7 +202,7 @@ export const send = <E, R>(
       return Effect.gen(function*() {
         const first = yield* resolve(false)
         const applied = apply(request, first)
-        const response = yield* client.execute(applied.request).pipe(hideCredential(request, applied, first))
+        const response = yield* sendCarrying(client, provider, applied).pipe(hideCredential(request, applied, first))
         if (response.status !== 401 || !applied.carries) return response
         if (first._tag === "ApiKey") return yield* Effect.fail(keyRefused(first))
         yield* Effect.logDebug(`${provider}: the model API answered 401; refreshing once and retrying`)
@@ -191,7 +213,7 @@ export const send = <E, R>(
         // caller gets the 401, and its next request the new token.
         if (request.body._tag === "Stream") return response
         const retried = apply(request, second)
-        const again = yield* client.execute(retried.request).pipe(hideCredential(request, retried, second))
+        const again = yield* sendCarrying(client, provider, retried).pipe(hideCredential(request, retried, second))
         if (again.status !== 401 || !retried.carries) return again
         if (second._tag === "ApiKey") return yield* Effect.fail(keyRefused(second))
         return yield* Effect.fail(

@@ -1,6 +1,7 @@
 /**
  * The loopback HTTP receiver for one browser login (RFC 8252 §7.3). Its Node layer is in
- * `@agent-auth/node`. It binds 127.0.0.1 only, answers only the redirect path, refuses a
+ * `@agent-auth/node`. It binds 127.0.0.1 (and ::1 too, on the same port, when the redirect
+ * host is `localhost`: both or neither), answers only the redirect path, refuses a
  * wrong `state` with 400 and keeps waiting, refuses a non-loopback `Host`, and closes with
  * its scope.
  */
@@ -18,7 +19,7 @@ export interface CallbackParams {
 
 export interface ListenOptions {
   readonly provider: string
-  /** Host written in the redirect URI (`localhost` or `127.0.0.1`); the socket binds 127.0.0.1 whatever it is. */
+  /** Host written in the redirect URI (`localhost` or `127.0.0.1`); `localhost` binds ::1 as well as 127.0.0.1. */
   readonly host: string
   readonly path: string
   /** Ports to try in order; `0` is any free port. */

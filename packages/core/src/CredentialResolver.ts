@@ -196,9 +196,11 @@ export const make = (
           const value = yield* Config.option(Config.redacted(variable)).pipe(
             Effect.mapError((e) => new ConfigInvalid({ source: "environment", field: variable, reason: e.message }))
           )
-          // An empty variable is unset (`OPENAI_API_KEY= cmd` must not send an empty key).
-          if (Option.isSome(value) && Redacted.value(value.value).length > 0) {
-            out.push({ _tag: "Env", origin: { _tag: "Env", variable }, key: value.value, eligible: out.length === 0, usable: true })
+          // An empty or blank variable is unset (`OPENAI_API_KEY= cmd` must not send an empty
+          // key), and a key pasted with a space or newline around it is sent without them.
+          const key = Option.isSome(value) ? Redacted.value(value.value).trim() : ""
+          if (key.length > 0) {
+            out.push({ _tag: "Env", origin: { _tag: "Env", variable }, key: Redacted.make(key), eligible: out.length === 0, usable: true })
           }
         }
         return out

@@ -13,6 +13,7 @@ import { Secret } from "./Domain.js"
 import type { AuthError } from "./Errors.js"
 import { AuthorizationDenied, LoginTimeout, NetworkError, type TokenEndpointError } from "./Errors.js"
 import { finishLogin } from "./internal/login.js"
+import { sanitize } from "./internal/text.js"
 import { logUrl, postJson, requestTokens, type TokenResponse, withClientAuth } from "./internal/tokenEndpoint.js"
 import { JwtVerifier } from "./JwtVerifier.js"
 import type { LoginOptions } from "./PkceFlow.js"
@@ -50,6 +51,24 @@ const OpenAiDeviceToken = Schema.Struct({
 })
 
 export const DEFAULT_INTERVAL_SECONDS = 5
+/** A provider's polling interval is kept within these (0 would poll without pause, 10⁶ never). */
+export const MIN_INTERVAL_SECONDS = 1
+export const MAX_INTERVAL_SECONDS = 60
+/** A device code's announced lifetime is kept within this (an hour-long wait for a code is a mistake or worse). */
+export const MAX_DEVICE_LIFETIME_SECONDS = 30 * 60
+
+/** A provider's interval, bounded to 1–60 s; none (or not a number) is the RFC's 5 s. */
+export const boundInterval = (seconds: number | undefined): number =>
+  seconds === undefined || !Number.isFinite(seconds)
+    ? DEFAULT_INTERVAL_SECONDS
+    : Math.min(MAX_INTERVAL_SECONDS, Math.max(MIN_INTERVAL_SECONDS, seconds))
+
+/** A device code's lifetime, bounded to 1 s – 30 min. */
+export const boundLifetime = (seconds: number): number =>
+  Number.isFinite(seconds) ? Math.min(MAX_DEVICE_LIFETIME_SECONDS, Math.max(1, seconds)) : MAX_DEVICE_LIFETIME_SECONDS
+
+/** Device text shown to the person (user code, verification URI): one line, no escape sequences. */
+const shown = (text: string): string => sanitize(text, 2_000)
 /** OpenAI gives no lifetime; its own client polls for 15 minutes. */
 export const OPENAI_DEVICE_LIFETIME_SECONDS = 15 * 60
 
@@ -81,8 +100,8 @@ const pollUntil = <A, E, R>(
         Effect.annotateLogs({ provider: provider.id, result: result._tag, interval_s: interval })
       )
       if (result._tag === "Done") return result.value
-      // RFC 8628 §3.5: slow_down adds 5 seconds to the interval, for good.
-      if (result._tag === "SlowDown") interval += 5
+      // RFC 8628 §3.5: slow_down adds 5 seconds to the interval, for good (within the bound).
+      if (result._tag === "SlowDown") interval = boundInterval(interval + 5)
     }
   })
 
@@ -106,16 +125,24 @@ export const make = Effect.gen(function*() {
         ...(provider.audience === undefined ? {} : { audience: provider.audience })
       }
       const json = yield* postJson(provider, endpoint, withClientAuth(provider, request), "form", config.httpTimeout)
-      const auth = yield* Schema.decodeUnknown(DeviceAuthorization)(json).pipe(
+      const answer = yield* Schema.decodeUnknown(DeviceAuthorization)(json).pipe(
         Effect.mapError(() => new NetworkError({ provider: provider.id, endpoint, reason: "the answer is not a device authorization (RFC 8628)" }))
       )
+      const auth = {
+        ...answer,
+        user_code: shown(answer.user_code),
+        verification_uri: shown(answer.verification_uri),
+        verification_uri_complete: answer.verification_uri_complete === undefined ? undefined : shown(answer.verification_uri_complete),
+        expires_in: boundLifetime(answer.expires_in),
+        interval: boundInterval(answer.interval)
+      }
       yield* Effect.logDebug("device authorization").pipe(
         Effect.annotateLogs({
           provider: provider.id,
           variant: "rfc8628",
           verification_uri: logUrl(auth.verification_uri),
           expires_in_s: auth.expires_in,
-          interval_s: auth.interval ?? DEFAULT_INTERVAL_SECONDS
+          interval_s: auth.interval
         })
       )
       if (options.onEvent) {
@@ -145,7 +172,7 @@ export const make = Effect.gen(function*() {
           }))
         })
       )
-      const response = yield* pollUntil(provider, attempt, auth.interval ?? DEFAULT_INTERVAL_SECONDS, auth.expires_in)
+      const response = yield* pollUntil(provider, attempt, auth.interval, auth.expires_in)
       return yield* finishLogin(provider, metadata, response, {
         account: options.account,
         expectIdToken: provider.scopes.includes("openid")
@@ -177,7 +204,7 @@ export const make = Effect.gen(function*() {
           _tag: "DeviceCode",
           verificationUri: `${base}/codex/device`,
           verificationUriComplete: undefined,
-          userCode: code.user_code,
+          userCode: shown(code.user_code),
           expiresInSeconds: OPENAI_DEVICE_LIFETIME_SECONDS
         })
       }
@@ -200,7 +227,7 @@ export const make = Effect.gen(function*() {
             }))
         )
       )
-      const interval = typeof code.interval === "number" && code.interval > 0 ? code.interval : DEFAULT_INTERVAL_SECONDS
+      const interval = boundInterval(code.interval)
       const grant = yield* pollUntil(provider, attempt, interval, OPENAI_DEVICE_LIFETIME_SECONDS)
       const response = yield* requestTokens(provider, metadata.token_endpoint, {
         grant_type: "authorization_code",

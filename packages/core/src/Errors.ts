@@ -219,12 +219,15 @@ export class ConfigInvalid extends Schema.TaggedError<ConfigInvalid>()("ConfigIn
 
 export class PortUnavailable extends Schema.TaggedError<PortUnavailable>()("PortUnavailable", {
   ports: Schema.Array(Schema.Number),
-  provider: Schema.String
+  provider: Schema.String,
+  /** The addresses that must all be free (127.0.0.1, and [::1] for a `localhost` redirect); default 127.0.0.1. */
+  addresses: Schema.optional(Schema.Array(Schema.String))
 }) {
   readonly exitCode = ExitCode.Provider
   override get message() {
     const ports = this.ports.join(" and ")
-    return `Port ${ports} on 127.0.0.1 is in use, and ${this.provider}'s registration allows no other. Stop the program holding it (\`lsof -i :${this.ports[0]}\` shows it), or run \`agent-auth login ${this.provider} --device\`, or \`--no-browser\` and paste the redirect URL.`
+    const on = (this.addresses ?? ["127.0.0.1"]).join(" and ")
+    return `Port ${ports} on ${on} is in use, and ${this.provider}'s registration allows no other. Stop the program holding it (\`lsof -i :${this.ports[0]}\` shows it), or run \`agent-auth login ${this.provider} --device\`, or \`--no-browser\` and paste the redirect URL.`
   }
 }
 

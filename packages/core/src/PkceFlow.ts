@@ -15,6 +15,7 @@ import type { AuthError } from "./Errors.js"
 import { AuthorizationDenied, LoginTimeout, StateMismatch } from "./Errors.js"
 import { constantTimeEqual, finishLogin } from "./internal/login.js"
 import { logUrl, requestTokens } from "./internal/tokenEndpoint.js"
+import { sanitize } from "./internal/text.js"
 import { JwtVerifier } from "./JwtVerifier.js"
 import { ProviderRegistry } from "./ProviderRegistry.js"
 import { base64url, SecureRandom, token } from "./SecureRandom.js"
@@ -139,7 +140,10 @@ export const make = Effect.gen(function*() {
       const state = yield* token(32)
       const nonce = provider.scopes.includes("openid") ? yield* token(32) : undefined
       const url = new URL(metadata.authorization_endpoint)
+      // The configured extras first, so no entry of them can replace a protocol parameter
+      // (config.json refuses such keys; a program's own ProviderConfig is not checked there).
       const params: Record<string, string | undefined> = {
+        ...provider.authorizeParams,
         response_type: "code",
         client_id: provider.clientId,
         redirect_uri: options.redirectUri,
@@ -148,8 +152,7 @@ export const make = Effect.gen(function*() {
         code_challenge_method: "S256",
         state,
         nonce,
-        audience: provider.audience,
-        ...provider.authorizeParams
+        audience: provider.audience
       }
       for (const [k, v] of Object.entries(params)) if (v !== undefined) url.searchParams.set(k, v)
       yield* Effect.logDebug("authorization request").pipe(
@@ -200,10 +203,11 @@ export const make = Effect.gen(function*() {
       }
       if (input.error !== undefined) {
         yield* refused("authorization error", input.error.slice(0, 100))
+        // The provider's words, pasted or redirected, reach a terminal: sanitized like every provider text.
         return yield* new AuthorizationDenied({
           provider: provider.id,
-          error: input.error,
-          ...(input.errorDescription === undefined ? {} : { description: input.errorDescription })
+          error: sanitize(input.error, 100),
+          ...(input.errorDescription === undefined ? {} : { description: sanitize(input.errorDescription, 300) })
         })
       }
       if (input.code === undefined) {

@@ -24,7 +24,7 @@ export const EndpointOverrides = Schema.Struct({
 })
 
 export const RedirectConfig = Schema.Struct({
-  /** Host written in the redirect URI (`localhost` for OpenAI's registration); the server always binds 127.0.0.1. */
+  /** Host written in the redirect URI (`localhost` for OpenAI's registration); `localhost` binds 127.0.0.1 and ::1, anything else 127.0.0.1. */
   host: Schema.String,
   path: Schema.String,
   /** Ports to try in order; `[0]` means any free port. */
@@ -150,3 +150,9 @@ export class AuthServerMetadata extends Schema.Class<AuthServerMetadata>("AuthSe
 export const isLoopbackUrl = (url: URL): boolean =>
   url.hostname === "127.0.0.1" || url.hostname === "localhost" || url.hostname === "[::1]" ||
   /^127\.\d+\.\d+\.\d+$/.test(url.hostname)
+
+/**
+ * Provider text (an error description, a display name, a device message) made safe for a
+ * terminal: escape sequences and control characters removed, at most `max` characters.
+ */
+export { sanitize } from "./internal/text.js"

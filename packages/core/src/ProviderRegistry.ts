@@ -3,11 +3,13 @@
  * and each one's authorization-server endpoints (derived for OpenAI, discovered for OIDC
  * issuers, with the RFC 8414 §3.3 / OIDC Discovery issuer-equality check).
  */
-import { HttpClient, HttpClientRequest, HttpClientResponse } from "@effect/platform"
-import { Clock, Context, Effect, Layer } from "effect"
-import { AuthConfig } from "./AuthConfig.js"
+import { HttpClient, HttpClientRequest } from "@effect/platform"
+import { Clock, Context, Effect, Layer, Option, type ParseResult, Schema } from "effect"
+import { AuthConfig, urlProblem } from "./AuthConfig.js"
 import type { ProviderOverride } from "./AuthConfig.js"
 import { ConfigInvalid, DiscoveryError, UnknownProvider } from "./Errors.js"
+import { readJsonBounded, tooLargeReason } from "./internal/http.js"
+import { sanitize } from "./internal/text.js"
 import { AuthServerMetadata, builtins, oidcDefaults, ProviderConfig } from "./Provider.js"
 
 export interface ProviderRegistryShape {
@@ -34,6 +36,8 @@ export const applyOverride = (
   const merged = {
     ...from,
     ...o,
+    // Shown in every message about the provider: one line, no escape sequences.
+    ...(o.displayName === undefined ? {} : { displayName: sanitize(o.displayName, 100) }),
     id,
     redirect: { ...from.redirect, ...o.redirect },
     endpoints: { ...from.endpoints, ...o.endpoints }
@@ -78,6 +82,29 @@ const withOverrides = (p: ProviderConfig, m: AuthServerMetadata): AuthServerMeta
   })
 }
 
+/** Every endpoint a document can name; each one gets a secret or decides what is trusted. */
+const endpointFields = [
+  "authorization_endpoint",
+  "token_endpoint",
+  "revocation_endpoint",
+  "device_authorization_endpoint",
+  "jwks_uri"
+] as const
+
+/**
+ * The first endpoint of discovered metadata that is not https (or http on loopback), with
+ * why: an https issuer naming an http token endpoint would send codes and tokens in clear.
+ */
+export const endpointProblem = (doc: AuthServerMetadata): { readonly field: string; readonly problem: string } | undefined => {
+  for (const field of endpointFields) {
+    const value = doc[field]
+    if (value === undefined) continue
+    const problem = urlProblem(value)
+    if (problem !== undefined) return { field, problem }
+  }
+  return undefined
+}
+
 /**
  * OIDC discovery, then RFC 8414 as the fallback. The document's `issuer` must equal the
  * configured one exactly (a mix-up or a hostile document would otherwise redirect tokens).
@@ -98,7 +125,12 @@ export const discover = (issuer: string): Effect.Effect<AuthServerMetadata, Disc
             onSuccess: (response) => trace({ status: response.status }),
             onFailure: (e) => trace(e._tag === "ResponseError" ? { status: e.response.status } : { failed: e.reason })
           }),
-          Effect.flatMap(HttpClientResponse.schemaBodyJson(AuthServerMetadata)),
+          Effect.flatMap((response) => readJsonBounded(response)),
+          Effect.flatMap((json): Effect.Effect<AuthServerMetadata, { readonly _tag: "NotJson"; readonly message: string } | ParseResult.ParseError> =>
+            Option.isNone(json)
+              ? Effect.fail({ _tag: "NotJson", message: "not JSON" })
+              : Schema.decodeUnknown(AuthServerMetadata)(json.value)
+          ),
           Effect.scoped
         )
       })
@@ -108,12 +140,22 @@ export const discover = (issuer: string): Effect.Effect<AuthServerMetadata, Disc
     const doc = yield* fetchDoc(oidc).pipe(
       Effect.orElse(() => fetchDoc(rfc8414)),
       Effect.mapError((e) =>
-        new DiscoveryError({ issuer, reason: `no usable metadata at ${oidc} or ${rfc8414} (${e._tag === "ParseError" ? "not valid metadata" : e.message})` })
+        new DiscoveryError({
+          issuer,
+          reason: `no usable metadata at ${oidc} or ${rfc8414} (${
+            e._tag === "ParseError" ? "not valid metadata" : e._tag === "TooLarge" ? tooLargeReason(e.limit) : e.message
+          })`
+        })
       )
     )
     if (doc.issuer !== issuer && doc.issuer !== base) {
       yield* Effect.logDebug("discovery refused").pipe(Effect.annotateLogs({ issuer, rule: "issuer equality (RFC 8414 §3.3)" }))
       return yield* new DiscoveryError({ issuer, reason: `the metadata names the issuer "${doc.issuer}", not the configured one` })
+    }
+    const refused = endpointProblem(doc)
+    if (refused !== undefined) {
+      yield* Effect.logDebug("discovery refused").pipe(Effect.annotateLogs({ issuer, rule: "https endpoints", field: refused.field }))
+      return yield* new DiscoveryError({ issuer, reason: `the metadata's ${refused.field} ${refused.problem}` })
     }
     yield* Effect.logDebug("discovery accepted").pipe(
       Effect.annotateLogs({ issuer, rule: "issuer equality (RFC 8414 §3.3)", token_endpoint: doc.token_endpoint })

@@ -26,8 +26,10 @@
  *   is not ours (Codex's login server, anything) is never sent a byte.
  * - every answer carries `X-Agent-Auth: callback`; a harmless `GET /` confirms the holder
  *   is ours (a pid can be reused) before it is asked to stop.
- * - `GET /cancel` ends the pending login with `LoginCancelled` and stops listening at once
- *   (Codex's login server answers the same path, so Codex can free the port from us too).
+ * - `GET /cancel` with the login's cancel secret (`X-Agent-Auth-Cancel`, recorded in the
+ *   private folder beside the pid) ends the pending login with `LoginCancelled` and stops
+ *   listening at once. Without the secret it is 404, as any unknown path, and the login
+ *   goes on: only a process that can read our private folder can end a login.
  *   The new login then retries the port for a short while (Effect's Clock), then the next
  *   port, then `PortUnavailable`.
  * - Security: `/cancel` can only end a login, never complete or redirect one (the code and
@@ -35,8 +37,12 @@
  *   again. It is accepted only from the loopback, with a loopback `Host` (DNS rebinding),
  *   and only from programs: a request carrying browser headers (`Origin`, `Referer`,
  *   `Sec-Fetch-*`) is refused 403, so a web page open in the person's browser cannot cancel
- *   the login. Any local process can, as with Codex; local processes of the same user can
- *   do worse to a login anyway.
+ *   the login. Other local users cannot: the secret is in a 0600 file in a 0700 folder.
+ *
+ * Addresses: 127.0.0.1, and also ::1 on the same port when the redirect URI says
+ * `localhost` (a browser may resolve it to either): both or neither, so another local user
+ * cannot take `[::1]:port` and receive the redirect. A machine without an IPv6 loopback
+ * (nobody can bind ::1 there) gets 127.0.0.1 alone.
  */
 import { randomBytes, timingSafeEqual } from "node:crypto"
 import * as Fs from "node:fs"
@@ -44,7 +50,7 @@ import * as Http from "node:http"
 import type { AddressInfo } from "node:net"
 import * as Os from "node:os"
 import * as NodePath from "node:path"
-import { AuthorizationDenied, CallbackServer, LoginCancelled, PortUnavailable } from "@agent-auth/core"
+import { AuthorizationDenied, CallbackServer, LoginCancelled, PortUnavailable, Provider } from "@agent-auth/core"
 import type { Scope } from "effect"
 import { Deferred, Duration, Effect, Layer, Redacted, Runtime, Schedule } from "effect"
 import { deniedPage, pageHeaders, rejectedPage, successPage } from "./internal/callbackPages.js"
@@ -86,6 +92,10 @@ export const defaultLimits: Limits = {
 }
 
 const bindHost = "127.0.0.1"
+const bindHost6 = "::1"
+
+/** The header carrying a login's cancel secret. */
+export const cancelHeader = "x-agent-auth-cancel"
 
 /** The header every answer of ours carries: how a new login recognises a stale one of ours. */
 export const markerHeader = "x-agent-auth"
@@ -100,8 +110,8 @@ const browserHeaders = ["origin", "referer", "sec-fetch-site", "sec-fetch-mode",
 const isLoopbackAddress = (address: string | undefined): boolean =>
   address === "127.0.0.1" || address === "::ffff:127.0.0.1" || address === "::1"
 
-/** Provider-controlled text shown to a person: printable ASCII only (no control or bidi characters), bounded. */
-const printable = (text: string, max: number): string => text.replace(/[^\x20-\x7e]/g, "").slice(0, max)
+/** Provider-controlled text shown to a person: no escape sequences, control or bidi characters, bounded. */
+const printable = (text: string, max: number): string => Provider.sanitize(text, max)
 
 const sameState = (received: string, expected: string): boolean => {
   const a = Buffer.from(received, "utf8")
@@ -122,14 +132,18 @@ type Phase =
   | { readonly _tag: "Done" }
 
 interface Bound {
-  readonly server: Http.Server
+  /** One server per address (127.0.0.1, and ::1 for `localhost`). */
+  readonly servers: ReadonlyArray<Http.Server>
   readonly port: number
 }
 
-type BindResult = Bound | "in-use" | "forbidden"
+type BindResult = Bound | "in-use" | "forbidden" | "no-address"
 
-/** Tries one port; a busy port is `"in-use"`, a forbidden one `"forbidden"`, anything else is a defect. */
-const bindPort = (port: number, limits: Limits, handler: Http.RequestListener): Effect.Effect<BindResult> =>
+/**
+ * Tries one port on one address; a busy port is `"in-use"`, a forbidden one `"forbidden"`,
+ * an address this machine does not have `"no-address"`, anything else is a defect.
+ */
+const bindPort = (port: number, limits: Limits, handler: Http.RequestListener, host: string = bindHost): Effect.Effect<BindResult> =>
   Effect.async<BindResult>((resume) => {
     const server = Http.createServer({
       maxHeaderSize: limits.maxHeaderSize,
@@ -147,6 +161,8 @@ const bindPort = (port: number, limits: Limits, handler: Http.RequestListener): 
           ? Effect.succeed("in-use" as const)
           : error.code === "EACCES"
           ? Effect.succeed("forbidden" as const)
+          : error.code === "EADDRNOTAVAIL" || error.code === "EAFNOSUPPORT"
+          ? Effect.succeed("no-address" as const)
           : Effect.die(error)
       )
     }
@@ -155,11 +171,11 @@ const bindPort = (port: number, limits: Limits, handler: Http.RequestListener): 
       // A server error after binding must not crash the process; the login just waits or times out.
       server.on("error", () => {})
       const address = server.address() as AddressInfo
-      resume(Effect.succeed({ server, port: address.port }))
+      resume(Effect.succeed({ servers: [server], port: address.port }))
     }
     server.once("error", onError)
     server.once("listening", onListening)
-    server.listen({ host: bindHost, port, exclusive: true })
+    server.listen({ host, port, exclusive: true, ...(host === bindHost6 ? { ipv6Only: true } : {}) })
   })
 
 // ---------------------------------------------------------------- who holds a port
@@ -188,15 +204,25 @@ const registryEntry = (dir: string, port: number) => NodePath.join(dir, `login-$
 interface Registration {
   readonly pid: number
   readonly id: string
+  /** The secret `GET /cancel` must carry to end this login. */
+  readonly cancel?: string | undefined
 }
 
 const readRegistration = (dir: string, port: number): Registration | undefined => {
   try {
     const json = JSON.parse(Fs.readFileSync(registryEntry(dir, port), "utf8")) as Partial<Registration>
-    return typeof json.pid === "number" && typeof json.id === "string" ? { pid: json.pid, id: json.id } : undefined
+    return typeof json.pid === "number" && typeof json.id === "string"
+      ? { pid: json.pid, id: json.id, cancel: typeof json.cancel === "string" ? json.cancel : undefined }
+      : undefined
   } catch {
     return undefined
   }
+}
+
+/** The cancel secret a live login of ours on `port` recorded, if any. */
+export const recordedCancelSecret = (port: number): string | undefined => {
+  const dir = registryDir()
+  return dir === undefined ? undefined : readRegistration(dir, port)?.cancel
 }
 
 const isAlive = (pid: number): boolean => {
@@ -209,11 +235,11 @@ const isAlive = (pid: number): boolean => {
 }
 
 /** Records a server of ours on `port`; the effect it returns removes the record if it is still ours. Best effort. */
-const register = (port: number): Effect.Effect<Effect.Effect<void>> =>
+const register = (port: number, cancel: string): Effect.Effect<Effect.Effect<void>> =>
   Effect.sync(() => {
     const dir = registryDir()
     if (dir === undefined) return Effect.void
-    const me: Registration = { pid: process.pid, id: randomBytes(9).toString("base64url") }
+    const me: Registration = { pid: process.pid, id: randomBytes(9).toString("base64url"), cancel }
     const entry = registryEntry(dir, port)
     try {
       const tmp = `${entry}.${me.id}.tmp`
@@ -256,7 +282,8 @@ const recordedByUs = (port: number): Effect.Effect<boolean> =>
 const askHolder = (
   port: number,
   path: string,
-  timeoutMs: number
+  timeoutMs: number,
+  headers: Record<string, string> = {}
 ): Effect.Effect<{ readonly status: number; readonly ours: boolean } | undefined> =>
   Effect.async((resume) => {
     let done = false
@@ -272,7 +299,7 @@ const askHolder = (
       method: "GET",
       agent: false,
       setHost: false,
-      headers: { host: `${bindHost}:${port}` },
+      headers: { host: `${bindHost}:${port}`, ...headers },
       timeout: timeoutMs
     }, (res) => {
       settle({ status: res.statusCode ?? 0, ours: res.headers[markerHeader] === markerValue })
@@ -291,11 +318,12 @@ const askHolder = (
  * connections, and it stops the timer behind the header timeouts, so a half-sent request
  * would hold the server open indefinitely: `closeAllConnections()` destroys those too.
  */
-const closeServer = ({ server }: Bound): Effect.Effect<void> =>
-  Effect.async<void>((resume) => {
-    server.close(() => resume(Effect.void))
-    server.closeAllConnections()
-  })
+const closeServer = ({ servers }: Bound): Effect.Effect<void> =>
+  Effect.forEach(servers, (server) =>
+    Effect.async<void>((resume) => {
+      server.close(() => resume(Effect.void))
+      server.closeAllConnections()
+    }), { discard: true })
 
 const listenWith = (limits: Limits) =>
 (
@@ -311,7 +339,10 @@ const listenWith = (limits: Limits) =>
     let phase: Phase = { _tag: "Idle" }
     // Set as soon as a port is bound; until then the Host check refuses everything.
     let boundPort = 0
-    let listening: Http.Server | undefined
+    let listening: ReadonlyArray<Http.Server> = []
+    // Whoever holds it can end this login (a newer login of ours taking the port over).
+    const cancelSecret = randomBytes(32).toString("base64url")
+    const dual = options.host.toLowerCase() === "localhost"
 
     const handler: Http.RequestListener = (req, res) => {
       const send = (status: number, html: string, extra: Record<string, string> = {}) => {
@@ -343,6 +374,11 @@ const listenWith = (limits: Limits) =>
         if (!isLoopbackAddress(req.socket.remoteAddress) || browserHeaders.some((h) => req.headers[h] !== undefined)) {
           return refuse(403, "Request refused", "A login can only be cancelled by a program on this computer, not by a web page.")
         }
+        const secret = req.headers[cancelHeader]
+        if (typeof secret !== "string" || !sameState(secret, cancelSecret)) {
+          // As any unknown path: without the secret, there is nothing here, and the login goes on.
+          return refuse(404, "Not found", "There is nothing here.")
+        }
         if (phase._tag === "Done") {
           return refuse(409, "Login already finished", "This login has already finished; there is nothing to cancel.")
         }
@@ -352,7 +388,7 @@ const listenWith = (limits: Limits) =>
           Effect.fail(new LoginCancelled({ provider: options.provider }))
         )
         // Free the port at once for the login that asked; open connections finish normally.
-        listening?.close()
+        for (const server of listening) server.close()
       }
       try {
         const url = req.url ?? "/"
@@ -431,11 +467,13 @@ const listenWith = (limits: Limits) =>
         if (!(yield* recordedByUs(port))) return "in-use" as const
         const probe = yield* askHolder(port, "/", limits.takeoverProbeMs)
         if (probe === undefined || !probe.ours) return "in-use" as const
-        const answer = yield* askHolder(port, cancelPath, limits.takeoverProbeMs)
+        const secret = recordedCancelSecret(port)
+        if (secret === undefined) return "in-use" as const
+        const answer = yield* askHolder(port, cancelPath, limits.takeoverProbeMs, { [cancelHeader]: secret })
         if (answer?.status === 200) {
           yield* Effect.logWarning(`agent-auth: port ${port} was held by another agent-auth login; it was asked to stop`)
         }
-        return yield* bindPort(port, limits, handler).pipe(
+        return yield* bindAll(port).pipe(
           Effect.flatMap((r) => r === "in-use" ? Effect.fail(r) : Effect.succeed(r)),
           Effect.retry(
             Schedule.spaced(Duration.millis(limits.takeoverPollMs)).pipe(Schedule.upTo(Duration.millis(limits.takeoverWaitMs)))
@@ -444,20 +482,44 @@ const listenWith = (limits: Limits) =>
         )
       })
 
+    /**
+     * 127.0.0.1, then ::1 on the same port for `localhost`: both or neither. A ::1 that is
+     * taken makes the port unusable (the redirect could reach whoever holds it); a random
+     * port (0) is drawn again a few times, since the other address's taker is a stranger.
+     */
+    const bindAll = (port: number): Effect.Effect<BindResult> =>
+      Effect.gen(function*() {
+        for (let attempt = 0; attempt < (port === 0 ? 5 : 1); attempt++) {
+          const v4 = yield* bindPort(port, limits, handler)
+          if (typeof v4 === "string" || !dual) return v4
+          const v6 = yield* bindPort(v4.port, limits, handler, bindHost6)
+          if (v6 === "no-address") return v4
+          if (typeof v6 !== "string") return { servers: [...v4.servers, ...v6.servers], port: v4.port }
+          yield* closeServer(v4)
+          yield* Effect.logDebug(`port ${v4.port} is free on ${bindHost} but not on [${bindHost6}] (${v6}); not using it`)
+          if (port !== 0) return v6
+        }
+        return "in-use" as const
+      })
+
     const ports = options.ports.length === 0 ? [0] : options.ports
     const bound = yield* Effect.acquireRelease(
       Effect.gen(function*() {
         for (const port of ports) {
-          let attempt = yield* bindPort(port, limits, handler)
+          let attempt = yield* bindAll(port)
           if (attempt === "in-use" && port !== 0) attempt = yield* takeOver(port)
-          if (attempt !== "in-use" && attempt !== "forbidden") {
+          if (typeof attempt !== "string") {
             boundPort = attempt.port
-            listening = attempt.server
-            return { ...attempt, unregister: port === 0 ? Effect.void : yield* register(attempt.port) }
+            listening = attempt.servers
+            return { ...attempt, unregister: port === 0 ? Effect.void : yield* register(attempt.port, cancelSecret) }
           }
-          yield* Effect.logDebug(`port ${port} on ${bindHost} is unavailable (${attempt})`)
+          yield* Effect.logDebug(`port ${port} on ${dual ? `${bindHost} and [${bindHost6}]` : bindHost} is unavailable (${attempt})`)
         }
-        return yield* new PortUnavailable({ ports: [...ports], provider: options.provider })
+        return yield* new PortUnavailable({
+          ports: [...ports],
+          provider: options.provider,
+          ...(dual ? { addresses: [bindHost, `[${bindHost6}]`] } : {})
+        })
       }),
       (bound) =>
         Effect.suspend(() => {

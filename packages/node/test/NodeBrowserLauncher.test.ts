@@ -1,6 +1,8 @@
 import { BrowserLauncher } from "@agent-auth/core"
 import { describe, expect, it } from "@effect/vitest"
-import { Effect, Fiber, TestClock } from "effect"
+import { Effect, Exit, Fiber, Scope, TestClock } from "effect"
+import * as fs from "node:fs"
+import * as path from "node:path"
 import * as NodeBrowserLauncher from "../src/NodeBrowserLauncher.js"
 
 const URL_ = "https://auth.example.test/authorize?client_id=x&state=s"
@@ -54,25 +56,44 @@ const fake = (
   openUrl: (url: string) => Promise<void> = () => Promise.resolve()
 ) => {
   const opened: Array<string> = []
-  const launcher = NodeBrowserLauncher.make({
-    environment: () => env,
-    openUrl: (url) => {
-      opened.push(url)
-      return openUrl(url)
-    }
-  })
-  return { launcher, opened }
+  return Effect.map(
+    NodeBrowserLauncher.make({
+      environment: () => env,
+      openUrl: (url) => {
+        opened.push(url)
+        return openUrl(url)
+      }
+    }),
+    (launcher) => ({ launcher, opened })
+  )
 }
 
 describe("NodeBrowserLauncher.make", () => {
-  it.effect("opens through the opener when nothing says not to", () =>
+  it.effect("opens through the opener when nothing says not to: a 0600 page in a 0700 folder, never the URL, removed with the scope", () =>
     Effect.gen(function*() {
-      const { launcher, opened } = fake(linux(desktop))
+      const scope = yield* Scope.make()
+      const { launcher, opened } = yield* fake(linux(desktop)).pipe(Scope.extend(scope))
       expect(yield* launcher.open(URL_)).toEqual({ _tag: "Opened" })
-      expect(opened).toEqual([URL_])
+      expect(opened).toHaveLength(1)
+      const page = opened[0]!
+      expect(page).not.toContain("state=")
+      expect(page.endsWith(".html")).toBe(true)
+      expect(fs.statSync(page).mode & 0o777).toBe(0o600)
+      expect(fs.statSync(path.dirname(page)).mode & 0o777).toBe(0o700)
+      const html = fs.readFileSync(page, "utf8")
+      expect(html).toContain(`content="0;url=${URL_.replace(/&/g, "&amp;")}"`)
+      expect(html).toContain(`location.replace(${JSON.stringify(URL_)})`)
+      yield* Scope.close(scope, Exit.void)
+      expect(fs.existsSync(path.dirname(page))).toBe(false)
     }))
 
-  it.effect("each skip reason is returned without calling the opener", () =>
+  it("the BROWSER command gets the page as its last argument", async () => {
+    expect(NodeBrowserLauncher.commandWords(`firefox --new-window`)).toEqual(["firefox", "--new-window"])
+    expect(NodeBrowserLauncher.commandWords(`"/opt/My Browser/run" -x 'a b'`)).toEqual(["/opt/My Browser/run", "-x", "a b"])
+    expect(NodeBrowserLauncher.skipReason(linux({ BROWSER: "w3m" }))).toBeUndefined()
+  })
+
+  it.scoped("each skip reason is returned without calling the opener", () =>
     Effect.gen(function*() {
       const cases: Array<[NodeBrowserLauncher.LaunchEnvironment, string]> = [
         [linux({ ...desktop, CI: "true" }), "running under CI"],
@@ -81,24 +102,24 @@ describe("NodeBrowserLauncher.make", () => {
         [linux({ ...desktop, BROWSER: "none" }), "BROWSER=none"]
       ]
       for (const [env, reason] of cases) {
-        const { launcher, opened } = fake(env)
+        const { launcher, opened } = yield* fake(env)
         expect(yield* launcher.open(URL_)).toEqual({ _tag: "Skipped", reason })
         expect(opened).toEqual([])
       }
     }))
 
-  it.effect("a failing opener is a Skipped with its reason", () =>
+  it.scoped("a failing opener is a Skipped with its reason", () =>
     Effect.gen(function*() {
-      const { launcher } = fake(linux(desktop), () => Promise.reject(new Error("spawn xdg-open ENOENT")))
+      const { launcher } = yield* fake(linux(desktop), () => Promise.reject(new Error("spawn xdg-open ENOENT")))
       expect(yield* launcher.open(URL_)).toEqual({
         _tag: "Skipped",
         reason: "could not open a browser: spawn xdg-open ENOENT"
       })
     }))
 
-  it.effect("an opener that never starts is given up after the timeout", () =>
+  it.scoped("an opener that never starts is given up after the timeout", () =>
     Effect.gen(function*() {
-      const { launcher } = fake(linux(desktop), () => new Promise<void>(() => {}))
+      const { launcher } = yield* fake(linux(desktop), () => new Promise<void>(() => {}))
       const fiber = yield* Effect.fork(launcher.open(URL_))
       yield* TestClock.adjust("9 seconds")
       expect((yield* Fiber.poll(fiber))._tag).toBe("None")
@@ -107,15 +128,15 @@ describe("NodeBrowserLauncher.make", () => {
       expect(result._tag).toBe("Skipped")
     }))
 
-  it.effect("only http(s) URLs are handed to the opener", () =>
+  it.scoped("only http(s) URLs are handed to the opener", () =>
     Effect.gen(function*() {
-      const { launcher, opened } = fake(linux(desktop))
+      const { launcher, opened } = yield* fake(linux(desktop))
       expect((yield* launcher.open("file:///etc/passwd"))._tag).toBe("Skipped")
       expect((yield* launcher.open("not a url"))._tag).toBe("Skipped")
       expect(opened).toEqual([])
     }))
 
-  it.effect("layerWith provides the BrowserLauncher service", () =>
+  it.scoped("layerWith provides the BrowserLauncher service", () =>
     Effect.gen(function*() {
       const launcher = yield* BrowserLauncher.BrowserLauncher
       expect(yield* launcher.open(URL_)).toEqual({ _tag: "Skipped", reason: "no display" })

@@ -1,20 +1,101 @@
 /**
- * Words of a command line that look like an API key or token. Dependency-free: the
- * launcher embeds it (through fastArgs.ts), so the small bundle never gets such a line.
+ * Words of a command line that may be an API key or token, and so must never be printed
+ * back (@effect/cli quotes an unexpected argument in its usage errors, and an unknown
+ * provider is named in its error). Dependency-free: the launcher embeds it (through
+ * fastArgs.ts), so the small bundle never gets such a line.
+ *
+ * A word is refused, by position, when
+ * - it looks like a key (a known prefix, or a long random-looking word) anywhere, also as
+ *   the value of `--flag=value`;
+ * - it gives `--with-api-key` a value (`--with-api-key=VALUE`: the flag reads stdin);
+ * - it is a positional word a command does not take (`login anthropic --with-api-key
+ *   0123…`: any shape, since a key pasted after the flag is the likeliest extra word);
+ * - it stands where a provider name goes and is not shaped like one (`login gsk_…`).
  */
 
-/** Beginnings of API keys and tokens: OpenAI and Anthropic keys, JWTs, Google keys and tokens, GitHub tokens. */
-const secretPrefixes = ["sk-", "sk_", "sess-", "eyJ", "ya29.", "AIza", "ghp_", "gho_", "github_pat_"]
+/** Beginnings of API keys and tokens: OpenAI, Anthropic, Groq, xAI, Perplexity, Hugging Face, Replicate keys, JWTs, Google, GitHub, GitLab, Slack, AWS. */
+const secretPrefixes = [
+  "sk-",
+  "sk_",
+  "sess-",
+  "eyJ",
+  "ya29.",
+  "AIza",
+  "ghp_",
+  "gho_",
+  "github_pat_",
+  "gsk_",
+  "xai-",
+  "pplx-",
+  "hf_",
+  "r8_",
+  "glpat-",
+  "xoxb-",
+  "xoxp-",
+  "AKIA"
+]
 
-/** Long enough, one word, and starting the way keys and tokens start. */
+/** Long, one word of a key's alphabet, letters and digits mixed, and not a path. */
+const randomLooking = (word: string): boolean =>
+  word.length >= 32 && /^[A-Za-z0-9_\-.+/=]+$/.test(word) && /\d/.test(word) && /[A-Za-z]/.test(word) &&
+  !/^[./~]/.test(word)
+
+/** Long enough, one word, and starting the way keys and tokens start, or long and random-looking. */
 export const looksLikeSecret = (word: string): boolean =>
-  word.length >= 20 && !/\s/.test(word) && secretPrefixes.some((prefix) => word.startsWith(prefix))
+  (word.length >= 20 && !/\s/.test(word) && secretPrefixes.some((prefix) => word.startsWith(prefix))) || randomLooking(word)
 
-/** The 1-based position of the first argument that looks like a secret (also as `--flag=value`). */
-export const secretArgument = (args: ReadonlyArray<string>): number | undefined => {
-  const at = args.findIndex((word) => {
-    const eq = word.startsWith("-") ? word.indexOf("=") : -1
-    return looksLikeSecret(eq === -1 ? word : word.slice(eq + 1))
-  })
-  return at === -1 ? undefined : at + 1
+/** A provider id as config.json allows it (core's `ProviderId`). */
+const providerShaped = (word: string): boolean => /^[a-z0-9][a-z0-9_-]{0,63}$/.test(word)
+
+/** Options that take the next word as their value (every command's, and @effect/cli's built-ins). */
+const VALUE_OPTIONS = new Set(["--account", "--port", "--timeout", "--from", "--home", "--completions", "--log-level"])
+
+/** Words @effect/cli reads as the value of a boolean flag placed before them. */
+const BOOLEAN_WORDS = new Set(["true", "1", "y", "yes", "on", "false", "0", "n", "no", "off"])
+
+/** Commands whose first positional word is a provider, and how many positional words each takes. */
+const POSITIONALS: Readonly<Record<string, number>> = { login: 1, logout: 1, refresh: 1, status: 1, token: 1, use: 2 }
+
+export interface Refused {
+  /** 1-based, among the arguments after `agent-auth`. */
+  readonly position: number
+  /** What is wrong with it, in words that do not show it. */
+  readonly reason: string
 }
+
+/** The first argument that may be a secret, with why; undefined for a clean line. */
+export const refusedArgument = (args: ReadonlyArray<string>): Refused | undefined => {
+  for (let i = 0; i < args.length; i++) {
+    const word = args[i]!
+    const eq = word.startsWith("-") ? word.indexOf("=") : -1
+    if (looksLikeSecret(eq === -1 ? word : word.slice(eq + 1))) {
+      return { position: i + 1, reason: "looks like an API key or token" }
+    }
+    if (eq !== -1 && word.slice(0, eq) === "--with-api-key") {
+      return { position: i + 1, reason: "gives --with-api-key a value (the flag reads the key from stdin)" }
+    }
+  }
+  const command = args[0]
+  const allowed = command === undefined ? undefined : POSITIONALS[command]
+  if (allowed === undefined) return undefined
+  let seen = 0
+  for (let i = 1; i < args.length; i++) {
+    const word = args[i]!
+    if (word === "--") return undefined
+    if (word.startsWith("-")) {
+      // A value option consumes the next word; a boolean flag may consume a yes/no word.
+      if (VALUE_OPTIONS.has(word)) i++
+      else if (!word.includes("=") && BOOLEAN_WORDS.has((args[i + 1] ?? "").toLowerCase())) i++
+      continue
+    }
+    seen++
+    if (seen > allowed) return { position: i + 1, reason: `is not expected by \`${command}\`` }
+    if (seen === 1 && !providerShaped(word)) {
+      return { position: i + 1, reason: "stands where a provider name goes and is not one (a-z, 0-9, - and _)" }
+    }
+  }
+  return undefined
+}
+
+/** The 1-based position of the first argument that may be a secret (see `refusedArgument`). */
+export const secretArgument = (args: ReadonlyArray<string>): number | undefined => refusedArgument(args)?.position

@@ -9,6 +9,7 @@ import { HttpClient, HttpClientRequest } from "@effect/platform"
 import { Clock, Deferred, Duration, Effect, Exit, Option, Schema, type Scope } from "effect"
 import { createLocalJWKSet, type CryptoKey, type JSONWebKeySet, type JWTVerifyGetKey, type LocalJWKSet } from "jose"
 import { JwtInvalid } from "../Errors.js"
+import { readJsonBounded, tooLargeReason } from "./http.js"
 
 /** One JWK: only the members we select on are typed; jose reads the rest. */
 const Jwk = Schema.Struct(
@@ -115,7 +116,13 @@ export const fetchJwks = (
     Effect.mapError((e) => fail(`could not be fetched (${e._tag === "RequestError" ? e.reason : `response ${e.reason}`})`)),
     Effect.flatMap((response) =>
       response.status >= 200 && response.status < 300
-        ? Effect.mapError(response.json, () => fail(`answered HTTP ${response.status} with a body that is not JSON`))
+        ? readJsonBounded(response).pipe(
+          Effect.mapError((e) => fail(e._tag === "TooLarge" ? tooLargeReason(e.limit) : `could not be read (${e.reason})`)),
+          Effect.flatMap(Option.match({
+            onNone: () => Effect.fail(fail(`answered HTTP ${response.status} with a body that is not JSON`)),
+            onSome: Effect.succeed
+          }))
+        )
         : Effect.fail(fail(`answered HTTP ${response.status}`))
     ),
     Effect.timeoutFail({ duration: timeout, onTimeout: () => fail(`did not answer within ${Duration.format(timeout)}`) }),

@@ -7,6 +7,8 @@ import { Clock, Duration, Effect, Option, Redacted, Schema } from "effect"
 import { Secret } from "../Domain.js"
 import { NetworkError, TokenEndpointError } from "../Errors.js"
 import type { ProviderConfig } from "../Provider.js"
+import { isRedirect, readJsonBounded, redirectReason, tooLargeReason, withoutRedirects } from "./http.js"
+import { sanitize } from "./text.js"
 
 /** A token response (RFC 6749 §5.1). Every field optional on refresh (OpenAI may omit any). */
 export const TokenResponse = Schema.Struct({
@@ -35,9 +37,10 @@ export const parseOAuthError = (body: unknown): { error?: string; description?: 
   const e = decoded.value.error
   const error = typeof e === "string" ? e : e?.code
   const description = decoded.value.error_description ?? (typeof e === "object" ? e.message : undefined)
+  // The provider's words reach a terminal: no escape sequence or control character gets through.
   return {
-    ...(error === undefined ? {} : { error: error.slice(0, 100) }),
-    ...(description === undefined ? {} : { description: description.slice(0, 300) })
+    ...(error === undefined ? {} : { error: sanitize(error, 100) }),
+    ...(description === undefined ? {} : { description: sanitize(description, 300) })
   }
 }
 
@@ -115,12 +118,21 @@ const exchange = (
     )
     const network = (reason: string) => new NetworkError({ provider: provider.id, endpoint, reason })
     const started = yield* Clock.currentTimeMillis
-    return yield* client.execute(request).pipe(
+    // The body carries a secret (a code, a verifier, a refresh token, a client secret): a
+    // redirect would re-send it wherever the answer points, so it is refused, not followed.
+    return yield* withoutRedirects(client.execute(request)).pipe(
       Effect.catchTag("RequestError", (e) => Effect.fail(network(e.reason === "Transport" ? "connection failed" : e.reason))),
       Effect.tapError((e) => trace(provider, endpoint, traced, started, { failed: e.reason })),
       Effect.flatMap((response) =>
         Effect.gen(function*() {
-          const json = yield* response.json.pipe(Effect.option)
+          if (isRedirect(response.status)) {
+            yield* trace(provider, endpoint, traced, started, { status: response.status, refused: "redirect" })
+            return yield* network(redirectReason(response))
+          }
+          const json = yield* readJsonBounded(response).pipe(
+            Effect.catchTag("TooLarge", (e) => Effect.fail(network(tooLargeReason(e.limit)))),
+            Effect.catchTag("ResponseError", () => Effect.succeed(Option.none()))
+          )
           const oauth = response.status >= 400 && Option.isSome(json) ? parseOAuthError(json.value) : {}
           yield* trace(provider, endpoint, traced, started, {
             status: response.status,
