@@ -251,3 +251,20 @@ export type AuthError =
 
 /** Errors a `TokenStore` may fail with. */
 export type TokenStoreError = StoreCorrupted | StoreLocked | StorePermissions | StoreError
+
+/**
+ * The command line (or what was typed on stdin) is not something agent-auth can run: an
+ * unknown command or flag, a flag without its value, a value out of range. Not a
+ * configuration problem, so not `ConfigInvalid`. `reason` is the whole sentence, naming
+ * the argument and the command that shows how (`agent-auth <command> --help`).
+ */
+export class UsageError extends Schema.TaggedError<UsageError>()("UsageError", {
+  /** Where the bad input came from: "command line" or "stdin". */
+  source: Schema.Literal("command line", "stdin"),
+  reason: Schema.String
+}) {
+  readonly exitCode = ExitCode.Usage
+  override get message() {
+    return this.reason
+  }
+}

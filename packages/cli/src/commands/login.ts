@@ -4,7 +4,6 @@
  * and `ps`). Without a provider, on a terminal: a menu of every provider and method, the
  * usable ones marked; without a terminal: a usage error listing the same choices.
  */
-import { Args, Command, Options } from "@effect/cli"
 import {
   BrowserLauncher,
   ConfigInvalid,
@@ -17,15 +16,15 @@ import {
   TokenStore
 } from "@agent-auth/core"
 import type { Provider } from "@agent-auth/core"
-import { Clock, DateTime, Effect, Either, Option, Redacted } from "effect"
+import { Clock, DateTime, type Duration, Effect, Option, Redacted } from "effect"
 import { demoBrowserLauncher, demoServer } from "../internal/demo.js"
-import { account, json, optionValue, parseDuration, verbose } from "../internal/args.js"
+import { account, json, provider as providerArg, verbose } from "../internal/args.js"
+import * as C from "../internal/command.js"
 import { select } from "../internal/menu.js"
 import { bold, dim, event, expiry, link, say, stderrIsTty, stdinIsTty, withSpinner } from "../internal/output.js"
 import { pastedLines, readSecretFromStdin } from "../internal/stdin.js"
 import { sourceText } from "./providers.js"
 
-const provider = Args.text({ name: "provider" }).pipe(Args.optional)
 
 type Method = "browser" | "device" | "api_key"
 
@@ -57,24 +56,40 @@ export const choicesOf = (list: ReadonlyArray<Provider.ProviderConfig>, device: 
     return out
   })
 
-export const login = Command.make(
-  "login",
-  {
-    provider,
-    noBrowser: Options.boolean("no-browser").pipe(Options.withDescription("print the URL and do not open a browser")),
-    device: Options.boolean("device").pipe(Options.withDescription("log in with a device code (for SSH, containers)")),
-    port: Options.integer("port").pipe(Options.optional, Options.withDescription("loopback port for the redirect")),
-    timeout: Options.text("timeout").pipe(Options.optional, Options.withDescription("how long to wait, e.g. 5m")),
-    withApiKey: Options.boolean("with-api-key").pipe(Options.withDescription("store an API key read from stdin")),
+export const login = C.make({
+  name: "login",
+  summary: "sign in to a provider (browser, --device, or an API key with --with-api-key)",
+  description:
+    "Signs in to the provider in your browser (OAuth with PKCE) and stores the login; the sign-in URL is always printed, and on a terminal you may paste the address your browser was sent to instead. --device signs in with a code typed on another device. --with-api-key stores an API key read from stdin (never from the command line). Without a provider, on a terminal: a menu.",
+  args: { provider: C.optionalArg(providerArg) },
+  flags: {
+    noBrowser: C.boolean("no-browser", "print the sign-in URL and do not open a browser"),
+    device: C.boolean("device", "sign in with a code entered on another device (over SSH, in a container)"),
+    port: C.value("port", {
+      description: "the loopback port the browser is sent back to (0–65535; default: the provider's)",
+      placeholder: "N",
+      parse: C.port
+    }),
+    timeout: C.value("timeout", {
+      description: "how long to wait for the sign-in, e.g. 90s, 5m (default 5m)",
+      placeholder: "DURATION",
+      parse: C.duration
+    }),
+    withApiKey: C.boolean("with-api-key", "store an API key read from stdin instead of signing in"),
     account,
     json,
     verbose
   },
-  (args) =>
+  examples: [
+    { command: "agent-auth login openai", does: "sign in with your ChatGPT account in the browser" },
+    { command: "agent-auth login anthropic --with-api-key < key.txt", does: "store an API key read from a file" },
+    { command: "agent-auth login openai --device", does: "sign in over SSH with a code" }
+  ],
+  run: (args) =>
     Effect.gen(function*() {
       const registry = yield* ProviderRegistry.ProviderRegistry
-      if (Option.isSome(args.provider)) {
-        const p = yield* registry.get(args.provider.value)
+      if (args.provider !== undefined) {
+        const p = yield* registry.get(args.provider)
         const method: Method = args.withApiKey || !p.canLogin ? "api_key" : args.device ? "device" : "browser"
         return yield* loginWith(p, method, args)
       }
@@ -113,20 +128,20 @@ export const login = Command.make(
       // The demo's embedded server starts only for command lines naming it; this one did not.
       return yield* c.provider.id === "demo" ? Effect.provide(run, demoServer(["login", "demo"])) : run
     })
-).pipe(Command.withDescription("sign in to a provider (browser, --device, or --with-api-key); a menu without a provider"))
+})
 
 interface LoginArgs {
   readonly noBrowser: boolean
-  readonly port: Option.Option<number>
-  readonly timeout: Option.Option<string>
+  readonly port: number | undefined
+  readonly timeout: Duration.Duration | undefined
   readonly withApiKey: boolean
-  readonly account: Option.Option<string>
+  readonly account: string | undefined
   readonly json: boolean
 }
 
 const loginWith = (p: Provider.ProviderConfig, method: Method, args: LoginArgs) =>
   Effect.gen(function*() {
-    const accountName = optionValue(args.account)
+    const accountName = args.account
 
     if (method === "api_key") {
       const store = yield* TokenStore.TokenStore
@@ -198,8 +213,6 @@ const loginWith = (p: Provider.ProviderConfig, method: Method, args: LoginArgs) 
       const device = yield* DeviceFlow.DeviceFlow
       credential = yield* withSpinner("waiting for the code to be entered…", device.login(p.id, { account: accountName, onEvent }))
     } else {
-      const timeout = Option.isSome(args.timeout) ? parseDuration(args.timeout.value) : Either.right(undefined)
-      if (Either.isLeft(timeout)) return yield* new ConfigInvalid({ source: "command line", field: "--timeout", reason: timeout.left })
       const flow = yield* PkceFlow.PkceFlow
       // The paste prompt exists only on a terminal; a closed or redirected stdin never ends a login.
       const pasted = stdinIsTty() ? yield* pastedLines("Or paste the redirect URL (or code#state) here: ") : undefined
@@ -207,8 +220,8 @@ const loginWith = (p: Provider.ProviderConfig, method: Method, args: LoginArgs) 
         account: accountName,
         onEvent,
         pasted,
-        port: optionValue(args.port),
-        timeout: timeout.right
+        port: args.port,
+        timeout: args.timeout
       })
       const waiting = pasted === undefined ? withSpinner("waiting for the browser…", run) : run
       // The loopback server (node:http) and the browser launcher load only for a browser login.
