@@ -46,8 +46,8 @@ describe("login --with-api-key", () => {
 
     const status = await run(["status", "openai", "--verbose"], env)
     expect(status.code).toBe(0)
-    expect(status.stderr).toContain("✓ API key stored in")
-    expect(status.stderr).toContain("Key: sk-p…8c0e")
+    expect(status.stdout).toContain("✓ API key stored in")
+    expect(status.stdout).toContain("Key: sk-p…8c0e")
     expect(everything(status)).not.toContain(KEY)
     const statusJson = JSON.parse((await run(["status", "openai", "--json"], env)).stdout)
     expect(statusJson.providers[0]).toMatchObject({

@@ -330,8 +330,8 @@ describe("oidc-provider, through the agent-auth CLI", () => {
 
     const status = await run(["status", PROVIDER], env)
     expectOk(status)
-    expect(status.stderr).toContain(EMAIL)
-    expect(status.stderr).not.toContain(first.accessToken)
+    expect(status.stdout).toContain(EMAIL)
+    expect(status.stdout + status.stderr).not.toContain(first.accessToken)
 
     const token = await run(["token", PROVIDER], env)
     expectOk(token)

@@ -6,7 +6,9 @@ import { CredentialResolver, ProviderRegistry } from "@agent-auth/core"
 import { Effect } from "effect"
 import { json, verbose } from "../internal/args.js"
 import * as C from "../internal/command.js"
-import { bold, event, green, say } from "../internal/output.js"
+import { data, event, MARK, onStdout } from "../internal/output.js"
+
+const { bold, green } = onStdout
 
 export const methodsOf = (p: { readonly canLogin: boolean; readonly takesApiKey: boolean; readonly device: string; readonly kind: string }) => [
   ...(p.canLogin ? ["browser"] : []),
@@ -46,8 +48,9 @@ export const providers = C.make({
       const methods = methodsOf(p)
       const keyVars = p.apiKeyEnv.length > 0 ? ` (API key: ${p.apiKeyEnv.join(" or ")})` : ""
       const source = usable.get(p.id)
-      const ready = source === undefined ? "" : `  ${green("✓")} usable: ${sourceText(source)}`
-      yield* say(`${bold(p.id.padEnd(12))} ${p.displayName} — ${methods.join(", ")}${keyVars}${ready}`)
+      const ready = source === undefined ? "" : `  ${green(MARK.ok)} usable: ${sourceText(source)}`
+      // The list is this command's data: on stdout (with --json, only the JSON).
+      if (!args.json) yield* data(`${bold(p.id.padEnd(12))} ${p.displayName} — ${methods.join(", ")}${keyVars}${ready}`)
     }
     if (args.json) {
       yield* event({
