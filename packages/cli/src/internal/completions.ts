@@ -295,7 +295,8 @@ const fish = (root: Group, ctx: Context): string => {
         : f.value._tag === "file"
         ? " -r -F"
         : ` -x -a ${q(candidates(f.value, ctx, "fish"))}`
-      lines.push(`complete -c agent-auth -f ${at} -l ${q(f.name.slice(2))}${value} -d ${q(f.description)}`)
+      const files = f.value?._tag === "file" ? "" : " -f"
+      lines.push(`complete -c agent-auth${files} ${at} -l ${q(f.name.slice(2))}${value} -d ${q(f.description)}`)
     }
     n.positionals.forEach((p, i) => {
       if (p._tag === "none") return
