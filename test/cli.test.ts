@@ -43,7 +43,7 @@ describe("agent-auth CLI against a real loopback authorization server", () => {
 
     const before = await run(["status", "acme"], env)
     expect(before.code).toBe(1)
-    expect(before.stderr).toContain("Not logged in")
+    expect(before.stdout).toContain("Not logged in")
 
     const loggedIn = await login(home)
     expect(loggedIn.stderr).toContain("Logged in to acme")

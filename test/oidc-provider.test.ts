@@ -361,7 +361,7 @@ describe("oidc-provider, through the agent-auth CLI", () => {
 
     const after = await run(["status", PROVIDER], env)
     expect(after.code).toBe(1)
-    expect(after.stderr).toContain("Not logged in")
+    expect(after.stdout).toContain("Not logged in")
   })
 
   it("device login: the code is approved at the server's device page, polling ends in a stored login", async () => {

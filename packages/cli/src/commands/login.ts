@@ -6,14 +6,15 @@
  */
 import {
   BrowserLauncher,
-  ConfigInvalid,
   CredentialResolver,
   DeviceFlow,
   Domain,
   LoginCancelled,
   PkceFlow,
+  PortUnavailable,
   ProviderRegistry,
-  TokenStore
+  TokenStore,
+  UsageError
 } from "@agent-auth/core"
 import type { Provider } from "@agent-auth/core"
 import { Clock, DateTime, type Duration, Effect, Option, Redacted } from "effect"
@@ -21,7 +22,8 @@ import { demoBrowserLauncher, demoServer } from "../internal/demo.js"
 import { account, json, provider as providerArg, verbose } from "../internal/args.js"
 import * as C from "../internal/command.js"
 import { select } from "../internal/menu.js"
-import { bold, dim, event, expiry, link, say, stderrIsTty, stdinIsTty, withSpinner } from "../internal/output.js"
+import { bold, dim, event, expiry, link, say, stderrIsTty, stdinIsTty, withSpinner, yellow } from "../internal/output.js"
+import { writableStore } from "../internal/writable.js"
 import { pastedLines, readSecretFromStdin } from "../internal/stdin.js"
 import { sourceText } from "./providers.js"
 
@@ -96,10 +98,9 @@ export const login = C.make({
       const choices = choicesOf(registry.list, args.device).filter((c) => !args.withApiKey || c.method === "api_key")
       if (!(stdinIsTty() && stderrIsTty())) {
         const width = Math.max(...choices.map((c) => c.command.length))
-        return yield* new ConfigInvalid({
+        return yield* new UsageError({
           source: "command line",
-          field: "provider",
-          reason: `name the provider to log in to (there is no terminal for a menu):\n` +
+          reason: `Name the provider to log in to (there is no terminal for a menu):\n` +
             choices.map((c) => `  ${c.command.padEnd(width)}  ${c.label}`).join("\n") +
             `\n(an API key is read from stdin: \`agent-auth login <provider> --with-api-key < key-file\`)`
         })
@@ -146,10 +147,9 @@ const loginWith = (p: Provider.ProviderConfig, method: Method, args: LoginArgs) 
     if (method === "api_key") {
       const store = yield* TokenStore.TokenStore
       if (!p.takesApiKey) {
-        return yield* new ConfigInvalid({
+        return yield* new UsageError({
           source: "command line",
-          field: "--with-api-key",
-          reason: `${p.id} takes no API key (its mode is ${p.mode}); \`agent-auth login ${p.id}\` signs in`
+          reason: `${p.id} takes no API key (its mode is ${p.mode}); \`agent-auth login ${p.id}\` signs in.`
         })
       }
       if (!args.withApiKey && stdinIsTty() === false) {
@@ -157,7 +157,7 @@ const loginWith = (p: Provider.ProviderConfig, method: Method, args: LoginArgs) 
       }
       const key = yield* readSecretFromStdin(`Paste the API key for ${p.displayName} and press Enter (it is not echoed):`)
       if (Redacted.value(key).length === 0) {
-        return yield* new ConfigInvalid({ source: "stdin", field: "api key", reason: "no key was given on stdin" })
+        return yield* new UsageError({ source: "stdin", reason: `No key was given on stdin: \`agent-auth login ${p.id} --with-api-key < key-file\`.` })
       }
       const now = DateTime.unsafeMake(yield* Clock.currentTimeMillis)
       const credential = Domain.ApiKeyCredential.make({ provider: p.id, account: accountName ?? "default", key, obtainedAt: now })
@@ -202,12 +202,17 @@ const loginWith = (p: Provider.ProviderConfig, method: Method, args: LoginArgs) 
               : Effect.void,
             say(
               `To sign in to ${p.displayName}, open\n\n  ${link(e.verificationUri)}\n\nand enter the code\n\n  ${bold(e.userCode)}\n\n` +
+                (e.verificationUriComplete === undefined
+                  ? ""
+                  : `or open this address, which carries the code:\n\n  ${link(e.verificationUriComplete)}\n\n`) +
                 `The code expires in ${Math.round(e.expiresInSeconds / 60)} min.`
             )
           )
       }
     }
 
+    // A login whose tokens could not be saved is a sign-in for nothing: find out first.
+    yield* writableStore
     let credential: Domain.OAuthCredential
     if (method === "device") {
       const device = yield* DeviceFlow.DeviceFlow
@@ -227,6 +232,9 @@ const loginWith = (p: Provider.ProviderConfig, method: Method, args: LoginArgs) 
       // The loopback server (node:http) and the browser launcher load only for a browser login.
       const Layers = yield* Effect.promise(() => import("../internal/layers.js"))
       credential = yield* waiting.pipe(
+        // A busy port the person chose with --port: another port will do.
+        Effect.catchTag("PortUnavailable", (e) =>
+          Effect.fail(args.port === undefined ? e : new PortUnavailable({ ports: e.ports, provider: e.provider, chosen: true }))),
         Effect.provide(Layers.callbackServer),
         Effect.provide(
           args.noBrowser
@@ -253,5 +261,12 @@ const loginWith = (p: Provider.ProviderConfig, method: Method, args: LoginArgs) 
         (exp === undefined ? "" : ` The access token expires ${yield* expiry(exp)}; it is refreshed when due.`) +
         `\nStored in ${store.location}.`
     )
+    if (credential.tokens.refreshToken === undefined) {
+      const ends = exp === undefined ? "when the provider ends it" : `when the access token expires (${yield* expiry(exp)})`
+      yield* say(yellow(
+        `${p.displayName} gave no refresh token, so this login ends ${ends}. ` +
+          `Most providers give one for the scope "offline_access": add it to providers.${p.id}.scopes in config.json (some also need authorizeParams "prompt": "consent"), then log in again.`
+      ))
+    }
   }).pipe(Effect.scoped)
 

@@ -3,13 +3,14 @@
  * say which happened. For a provider: the account `--account` names, else what `token` would
  * use (the default account's key and login); other accounts stay, and are named.
  */
-import { ConfigInvalid, ProviderRegistry, Revoker, TokenStore } from "@agent-auth/core"
+import { OperationCancelled, ProviderRegistry, Revoker, TokenStore, UsageError } from "@agent-auth/core"
 import type { Provider } from "@agent-auth/core"
 import { Effect } from "effect"
 import { chosenStored, storedAccounts } from "../internal/accounts.js"
 import { account, json, provider as providerArg, verbose } from "../internal/args.js"
 import * as C from "../internal/command.js"
-import { event, say, yellow } from "../internal/output.js"
+import { confirm } from "../internal/menu.js"
+import { event, say, stderrIsTty, stdinIsTty, yellow } from "../internal/output.js"
 
 export const logout = C.make({
   name: "logout",
@@ -32,11 +33,18 @@ export const logout = C.make({
       if (args.all) {
         targets = yield* store.list()
         if (targets.length === 0) yield* say("Nothing is stored; nothing to log out of.")
+        // On a terminal, everything at once is asked first; scripts (no terminal) are not asked.
+        if (targets.length > 0 && stdinIsTty() && stderrIsTty()) {
+          const list = targets.map((c) => `${c.provider} (${c.account})`).join(", ")
+          if (!(yield* confirm(`Log out of ${targets.length} login${targets.length === 1 ? "" : "s"}: ${list}? [y/N] `))) {
+            return yield* new OperationCancelled({ what: "Logging out of everything" })
+          }
+        }
       } else if (args.provider !== undefined) {
         provider = yield* registry.get(args.provider)
         targets = yield* chosenStored(provider, args.account)
       } else {
-        return yield* new ConfigInvalid({ source: "command line", field: "provider", reason: "name a provider, or pass --all" })
+        return yield* new UsageError({ source: "command line", reason: "Name a provider (`agent-auth logout openai`), or pass --all to log out of everything." })
       }
       for (const c of targets) {
         const result = yield* revoker.logout({ provider: c.provider, account: c.account })

@@ -3,7 +3,7 @@
  * several stored (recorded in config.json `defaults`; `--account` on the other commands
  * still picks another for one call). Without an account: a menu on a terminal, else the list.
  */
-import { ConfigInvalid, ProviderRegistry } from "@agent-auth/core"
+import { ProviderRegistry, UsageError } from "@agent-auth/core"
 import { Effect, Option } from "effect"
 import { recordedDefault, setDefaultAccount, storedAccounts } from "../internal/accounts.js"
 import { json, provider, verbose } from "../internal/args.js"
@@ -32,9 +32,8 @@ export const use = C.make({
       const accounts = yield* storedAccounts(p)
       const current = yield* recordedDefault(p)
       if (accounts.length === 0) {
-        return yield* new ConfigInvalid({
+        return yield* new UsageError({
           source: "command line",
-          field: "account",
           reason: `nothing is stored for ${p.id}; \`agent-auth login ${p.id} --account NAME\` adds an account`
         })
       }
@@ -50,16 +49,14 @@ export const use = C.make({
         if (Option.isNone(chosen)) return yield* say("Nothing changed.")
         account = chosen.value
       } else {
-        return yield* new ConfigInvalid({
+        return yield* new UsageError({
           source: "command line",
-          field: "account",
           reason: `name the account: ${accounts.map((a) => (a === current ? `${a} (default)` : a)).join(", ")}`
         })
       }
       if (!accounts.includes(account)) {
-        return yield* new ConfigInvalid({
+        return yield* new UsageError({
           source: "command line",
-          field: "account",
           reason: `${p.id} has no stored account "${account}" (stored: ${accounts.join(", ")}); ` +
             `\`agent-auth login ${p.id} --account ${account}\` adds it`
         })

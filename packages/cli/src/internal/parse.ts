@@ -151,7 +151,11 @@ const parseLeaf = (leaf: Leaf, path: ReadonlyArray<string>, argv: ReadonlyArray<
       const named = shown(name)
       return Either.left(usage(
         `${named === undefined ? `Argument ${offset + i + 1}` : named} is not a flag of ${commandLine(path)}.` +
-          (guess === undefined ? "" : ` Did you mean ${guess}?`) + ` ${seeHelp(path)} lists its flags.`
+          (name === "--log-level"
+            ? " For debug output use --verbose (or AGENT_AUTH_LOG=debug)."
+            : guess === undefined
+            ? ""
+            : ` Did you mean ${guess}?`) + ` ${seeHelp(path)} lists its flags.`
       ))
     }
     const [key, flag] = found
