@@ -59,10 +59,10 @@ describe("several accounts", () => {
     // status: every account, the default (the first, until `use`) marked.
     const status = await run(["status", "acme"], env)
     expect(status.code).toBe(0)
-    expect(status.stderr).toContain(`Logged in with OAuth as ${ADA}`)
-    expect(status.stderr).toContain(`Logged in with OAuth as ${BOB}`)
-    expect(status.stderr).toContain(`Accounts: ${ADA} (default), ${BOB}`)
-    expect(status.stderr).toContain(`\`agent-auth use acme ${BOB}\` makes it the default`)
+    expect(status.stdout).toContain(`Logged in with OAuth as ${ADA}`)
+    expect(status.stdout).toContain(`Logged in with OAuth as ${BOB}`)
+    expect(status.stdout).toContain(`Accounts: ${ADA} (default), ${BOB}`)
+    expect(status.stdout).toContain(`\`agent-auth use acme ${BOB}\` makes it the default`)
     const before = JSON.parse((await run(["status", "acme", "--json"], env)).stdout).providers[0]
     expect(before).toMatchObject({ accounts: [ADA, BOB], default_account: ADA })
     expect(before.credentials.map((c: { account: string; active: boolean }) => [c.account, c.active])).toEqual([[ADA, true], [BOB, false]])

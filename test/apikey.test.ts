@@ -46,8 +46,8 @@ describe("login --with-api-key", () => {
 
     const status = await run(["status", "openai", "--verbose"], env)
     expect(status.code).toBe(0)
-    expect(status.stderr).toContain("✓ API key stored in")
-    expect(status.stderr).toContain("Key: sk-p…8c0e")
+    expect(status.stdout).toContain("✓ API key stored in")
+    expect(status.stdout).toContain("Key: sk-p…8c0e")
     expect(everything(status)).not.toContain(KEY)
     const statusJson = JSON.parse((await run(["status", "openai", "--json"], env)).stdout)
     expect(statusJson.providers[0]).toMatchObject({
@@ -59,7 +59,7 @@ describe("login --with-api-key", () => {
     // A store opened to others is reported by status, and closed by the next write.
     fs.chmodSync(path.join(home, "credentials.json"), 0o644)
     const exposed = await run(["status", "openai"], env)
-    expect(exposed.stderr).toContain("is accessible to other users (mode 0644)")
+    expect(exposed.stdout).toContain("is accessible to other users (mode 0644)")
 
     const token = await run(["token", "openai", "--verbose"], env)
     expect(token.stdout).toBe(`${KEY}\n`)
@@ -110,7 +110,7 @@ describe("login --with-api-key", () => {
     const home = tempHome()
     const empty = await run(["login", "anthropic", "--with-api-key"], cliEnv(home), "  \n")
     expect(empty.code).toBe(2)
-    expect(empty.stderr).toContain("no key was given on stdin")
+    expect(empty.stderr).toContain("No key was given on stdin")
     const demo = await run(["login", "demo", "--with-api-key"], cliEnv(home), KEY)
     expect(demo.code).toBe(2)
     expect(demo.stderr).toContain("demo takes no API key")

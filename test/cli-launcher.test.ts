@@ -67,7 +67,7 @@ const onlyCacheFile = (folder: string): string => {
 /** `status` in an empty home: exit 1 and the not-logged-in message, whatever the cache did. */
 const expectStatus = (ran: Ran, reference: Ran) => {
   expect(ran.code).toBe(1)
-  expect(ran.stderr).toContain("Not logged in to any provider")
+  expect(ran.stdout).toContain("Not logged in to any provider")
   expect(ran).toStrictEqual(reference)
 }
 
@@ -160,7 +160,7 @@ describe("the small bundle for status and token", () => {
     cleanup.push(home)
     const status = await runCli(cli.launcher, ["status"], cliEnv(home))
     expect(status.code).toBe(1)
-    expect(status.stderr).toContain("Not logged in to any provider")
+    expect(status.stdout).toContain("Not logged in to any provider")
     const token = await runCli(cli.launcher, ["token", "anthropic"], cliEnv(home, { ANTHROPIC_API_KEY: "sk-ant-small" }))
     expect(token).toStrictEqual({ code: 0, stdout: "sk-ant-small\n", stderr: "" })
     // Anything else needs agent-auth.cjs, absent from this copy.
@@ -177,7 +177,7 @@ describe("the small bundle for status and token", () => {
     cleanup.push(home)
     const status = await runCli(cli.launcher, ["status"], cliEnv(home))
     expect(status.code).toBe(1)
-    expect(status.stderr).toContain("Not logged in to any provider")
+    expect(status.stdout).toContain("Not logged in to any provider")
   })
 
   it("on a Node without process.getBuiltinModule (before 20.16), the launcher imports what it needs", async () => {

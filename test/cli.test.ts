@@ -43,7 +43,7 @@ describe("agent-auth CLI against a real loopback authorization server", () => {
 
     const before = await run(["status", "acme"], env)
     expect(before.code).toBe(1)
-    expect(before.stderr).toContain("Not logged in")
+    expect(before.stdout).toContain("Not logged in")
 
     const loggedIn = await login(home)
     expect(loggedIn.stderr).toContain("Logged in to acme")
@@ -60,10 +60,10 @@ describe("agent-auth CLI against a real loopback authorization server", () => {
 
     const status = await run(["status", "acme"], env)
     expect(status.code).toBe(0)
-    expect(status.stderr).toContain(FakeAuthServer.defaultUser.email)
-    expect(status.stderr).toMatch(/Expires .*\(in (59|60) min\)/)
-    expect(status.stderr).toContain("Scopes:")
-    expect(status.stderr).not.toContain(access)
+    expect(status.stdout).toContain(FakeAuthServer.defaultUser.email)
+    expect(status.stdout).toMatch(/Expires .*\(in (59|60) min\)/)
+    expect(status.stdout).toContain("Scopes:")
+    expect(status.stdout + status.stderr).not.toContain(access)
 
     const statusJson = await run(["status", "acme", "--json"], env)
     const parsed = JSON.parse(statusJson.stdout)

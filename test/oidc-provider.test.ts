@@ -340,8 +340,8 @@ describe("oidc-provider, through the agent-auth CLI", () => {
 
     const status = await run(["status", PROVIDER], env)
     expectOk(status)
-    expect(status.stderr).toContain(EMAIL)
-    expect(status.stderr).not.toContain(first.accessToken)
+    expect(status.stdout).toContain(EMAIL)
+    expect(status.stdout + status.stderr).not.toContain(first.accessToken)
 
     const token = await run(["token", PROVIDER], env)
     expectOk(token)
@@ -371,7 +371,7 @@ describe("oidc-provider, through the agent-auth CLI", () => {
 
     const after = await run(["status", PROVIDER], env)
     expect(after.code).toBe(1)
-    expect(after.stderr).toContain("Not logged in")
+    expect(after.stdout).toContain("Not logged in")
   })
 
   it("device login: the code is approved at the server's device page, polling ends in a stored login", async () => {

@@ -110,10 +110,10 @@ describe("OpenAI browser login, refresh, revocation (CLI, file store)", () => {
 
     const status = await run(["status", "openai"], env)
     expect(status.code).toBe(0)
-    expect(status.stderr).toContain(user.email)
-    expect(status.stderr).toContain(`account ${user.openai.chatgpt_account_id}`)
-    expect(status.stderr).toContain(`Plan: ${user.openai.chatgpt_plan_type}`)
-    expect(status.stderr).toContain(`Organization: ${user.openai.organization_id}`)
+    expect(status.stdout).toContain(user.email)
+    expect(status.stdout).toContain(`account ${user.openai.chatgpt_account_id}`)
+    expect(status.stdout).toContain(`Plan: ${user.openai.chatgpt_plan_type}`)
+    expect(status.stdout).toContain(`Organization: ${user.openai.organization_id}`)
     const statusJson = JSON.parse((await run(["status", "openai", "--json"], env)).stdout)
     expect(statusJson.providers[0].credentials[0]).toMatchObject({
       source: "oauth",
@@ -123,8 +123,8 @@ describe("OpenAI browser login, refresh, revocation (CLI, file store)", () => {
       account_id: user.openai.chatgpt_account_id
     })
     const first = storedLogin(home)
-    expect(status.stderr).not.toContain(first.tokens.accessToken)
-    expect(status.stderr).not.toContain(first.tokens.refreshToken)
+    expect(status.stdout + status.stderr).not.toContain(first.tokens.accessToken)
+    expect(status.stdout + status.stderr).not.toContain(first.tokens.refreshToken)
 
     // The model call's headers: ChatGPT-Account-Id from the verified ID token.
     const credential = JSON.parse((await run(["token", "openai", "--json"], env)).stdout)
@@ -567,10 +567,10 @@ describe("AGENT_AUTH_STORE=codex: one login shared with the Codex CLI", () => {
 
     const status = await run(["status", "openai"], env)
     expect(status.code).toBe(0)
-    expect(status.stderr).toContain(user.email)
-    expect(status.stderr).toContain(`Plan: ${user.openai.chatgpt_plan_type}`)
-    expect(status.stderr).toContain(file)
-    expect(status.stderr).not.toContain(json.tokens.access_token)
+    expect(status.stdout).toContain(user.email)
+    expect(status.stdout).toContain(`Plan: ${user.openai.chatgpt_plan_type}`)
+    expect(status.stdout).toContain(file)
+    expect(status.stdout + status.stderr).not.toContain(json.tokens.access_token)
     const token = await run(["token", "openai"], env)
     expect(token.stdout).toBe(`${json.tokens.access_token}\n`)
 

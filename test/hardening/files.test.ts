@@ -47,8 +47,8 @@ files.promise("credentials file and folder made world-readable: reported, repair
   expect(reported.join("\n")).toContain(`${dir} is accessible to other users (mode 0755)`)
   // `status` shows the same, on stderr and in --json.
   const status = await run(["status"], cliEnv(dir))
-  expect(status.stderr).toContain(`${file} is accessible to other users (mode 0644)`)
-  expect(status.stderr).toContain(`${dir} is accessible to other users (mode 0755)`)
+  expect(status.stdout).toContain(`${file} is accessible to other users (mode 0644)`)
+  expect(status.stdout).toContain(`${dir} is accessible to other users (mode 0755)`)
   expect(JSON.parse((await run(["status", "--json"], cliEnv(dir))).stdout).warnings).toEqual(reported)
   // A read changes nothing; the next write closes both.
   expect((await run(["token", "acme"], cliEnv(dir))).code).toBe(0)

@@ -216,7 +216,20 @@ export const layer: Layer.Layer<AuthConfig, ConfigInvalid, FileSystem.FileSystem
       Effect.catchAll((e) =>
         e._tag === "SystemError" && e.reason === "NotFound"
           ? Effect.succeed(Option.none<string>())
-          : Effect.fail(new ConfigInvalid({ source: configPath, field: "(file)", reason: e.message }))
+          : Effect.flatMap(
+            // A home that is a file is the variable's fault, not config.json's.
+            Effect.orElseSucceed(Effect.map(fs.stat(home), (info) => info.type !== "Directory"), () => false),
+            (homeIsFile) =>
+              Effect.fail(
+                homeIsFile
+                  ? new ConfigInvalid({
+                    source: "environment",
+                    field: "AGENT_AUTH_HOME",
+                    reason: `${home} is a file, not a folder; set AGENT_AUTH_HOME to a folder (it is created when missing)`
+                  })
+                  : new ConfigInvalid({ source: configPath, field: "(file)", reason: `it could not be read (${e.message})` })
+              )
+          )
       )
     )
     const file = Option.isNone(text) ? {} : yield* parseConfigFile(text.value, configPath)

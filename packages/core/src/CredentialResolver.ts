@@ -344,7 +344,7 @@ export const make = (
           )
           refused = got.left
         }
-        return yield* Effect.fail(refused ?? notLoggedIn(provider))
+        return yield* Effect.fail(refused ?? notLoggedIn(provider, account))
       })
 
     // ---------------------------------------------------------------------------------

@@ -157,10 +157,12 @@ export const credentialToJson = (c: Credential): Record<string, unknown> => ({
   source: c.source
 })
 
-/** A token masked for display: the first 4 and last 4 characters at most, never more than a fifth of it. */
+/**
+ * A token masked for display, always in one shape: four characters, an ellipsis, four
+ * characters (`sk-p…8c0e`). Only a secret of 40 characters or more shows its ends (then at
+ * most a fifth of it); a shorter one is all stars (`****…****`).
+ */
 export const mask = (secret: Redacted.Redacted<string>): string => {
   const s = Redacted.value(secret)
-  if (s.length < 20) return "****"
-  const n = Math.min(4, Math.floor(s.length / 10))
-  return `${s.slice(0, n)}…${s.slice(-n)}`
+  return s.length < 40 ? "****…****" : `${s.slice(0, 4)}…${s.slice(-4)}`
 }

@@ -28,10 +28,16 @@ export class NotLoggedIn extends Schema.TaggedError<NotLoggedIn>()("NotLoggedIn"
   /** Environment variables that would supply a key, if the provider takes one. */
   envVars: Schema.Array(Schema.String),
   /** False for providers that only take API keys (no login exists for them). */
-  canLogin: Schema.Boolean
+  canLogin: Schema.Boolean,
+  /** The account asked for (`--account`), when one was: another login will not create it. */
+  account: Schema.optional(Schema.String)
 }) {
   readonly exitCode = ExitCode.AuthRequired
   override get message() {
+    if (this.account !== undefined) {
+      const add = this.canLogin ? `\`${loginHint(this.provider)} --account ${this.account}\`` : `\`${loginHint(this.provider)} --with-api-key --account ${this.account}\``
+      return `${this.provider} has no stored account "${this.account}": \`agent-auth status ${this.provider}\` lists its accounts, ${add} adds it.`
+    }
     const ways: Array<string> = []
     if (this.envVars.length > 0) ways.push(`set ${this.envVars.join(" or ")}`)
     ways.push(this.canLogin ? `run \`${loginHint(this.provider)}\`` : `run \`${loginHint(this.provider)} --with-api-key\``)
@@ -150,10 +156,15 @@ export class JwtInvalid extends Schema.TaggedError<JwtInvalid>()("JwtInvalid", {
 
 export class DiscoveryError extends Schema.TaggedError<DiscoveryError>()("DiscoveryError", {
   issuer: Schema.String,
-  reason: Schema.String
+  reason: Schema.String,
+  /** Set when nothing answered at all ("connection refused at 127.0.0.1:8080"): the issuer may be right, its server is not there. */
+  unreachable: Schema.optional(Schema.String)
 }) {
   readonly exitCode = ExitCode.Provider
   override get message() {
+    if (this.unreachable !== undefined) {
+      return `Could not reach the issuer ${this.issuer}: ${this.unreachable}. Is its server running (and the network up)? Then try again.`
+    }
     return `Discovery for the issuer ${this.issuer} failed: ${this.reason}. Check \`issuer\` in config.json.`
   }
 }
@@ -221,13 +232,19 @@ export class PortUnavailable extends Schema.TaggedError<PortUnavailable>()("Port
   ports: Schema.Array(Schema.Number),
   provider: Schema.String,
   /** The addresses that must all be free (127.0.0.1, and [::1] for a `localhost` redirect); default 127.0.0.1. */
-  addresses: Schema.optional(Schema.Array(Schema.String))
+  addresses: Schema.optional(Schema.Array(Schema.String)),
+  /** The port was chosen by the person (`--port`), not fixed by the provider's registration. */
+  chosen: Schema.optional(Schema.Boolean)
 }) {
   readonly exitCode = ExitCode.Provider
   override get message() {
     const ports = this.ports.join(" and ")
     const on = (this.addresses ?? ["127.0.0.1"]).join(" and ")
-    return `Port ${ports} on ${on} is in use, and ${this.provider}'s registration allows no other. Stop the program holding it (\`lsof -i :${this.ports[0]}\` shows it), or run \`agent-auth login ${this.provider} --device\`, or \`--no-browser\` and paste the redirect URL.`
+    if (this.chosen === true) {
+      return `Port ${ports} on ${on} is in use. Choose another with \`--port\` (0 picks a free one), or leave \`--port\` out.`
+    }
+    // Not --no-browser: it would bind the same port.
+    return `Port ${ports} on ${on} is in use, and ${this.provider}'s registration allows no other. Stop the program holding it (\`lsof -i :${this.ports[0]}\` shows it), or run \`agent-auth login ${this.provider} --device\`.`
   }
 }
 
@@ -278,5 +295,33 @@ export class NoRefreshToken extends Schema.TaggedError<NoRefreshToken>()("NoRefr
   override get message() {
     const until = this.validUntil === undefined ? "until it expires" : `until ${this.validUntil}`
     return `The login for ${this.provider} (${this.account}) cannot be refreshed: ${this.provider} gave no refresh token. Its access token works ${until}; then run \`${loginHint(this.provider)}\`.`
+  }
+}
+
+/**
+ * The command line (or what was typed on stdin) is not something agent-auth can run: an
+ * unknown command or flag, a flag without its value, a value out of range. Not a
+ * configuration problem, so not `ConfigInvalid`. `reason` is the whole sentence, naming
+ * the argument and the command that shows how (`agent-auth <command> --help`).
+ */
+export class UsageError extends Schema.TaggedError<UsageError>()("UsageError", {
+  /** Where the bad input came from: "command line" or "stdin". */
+  source: Schema.Literal("command line", "stdin"),
+  reason: Schema.String
+}) {
+  readonly exitCode = ExitCode.Usage
+  override get message() {
+    return this.reason
+  }
+}
+
+/** The person said no, or pressed Esc or Ctrl-C, at a question (`logout --all` on a terminal). */
+export class OperationCancelled extends Schema.TaggedError<OperationCancelled>()("OperationCancelled", {
+  /** What was not done, as a sentence subject: "Logging out of every provider". */
+  what: Schema.String
+}) {
+  readonly exitCode = ExitCode.Cancelled
+  override get message() {
+    return `${this.what} was cancelled; nothing was changed.`
   }
 }

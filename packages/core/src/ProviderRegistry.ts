@@ -109,6 +109,23 @@ export const endpointProblem = (doc: AuthServerMetadata): { readonly field: stri
  * OIDC discovery, then RFC 8414 as the fallback. The document's `issuer` must equal the
  * configured one exactly (a mix-up or a hostile document would otherwise redirect tokens).
  */
+/**
+ * What the network said when nothing answered ("connection refused at 127.0.0.1:8080"),
+ * from the system error under fetch's own; undefined when something did answer.
+ */
+const unreachableReason = (cause: unknown, url: URL): string | undefined => {
+  const where = `${url.hostname}:${url.port === "" ? (url.protocol === "https:" ? "443" : "80") : url.port}`
+  for (let e = cause, depth = 0; typeof e === "object" && e !== null && depth < 5; e = (e as { cause?: unknown }).cause, depth++) {
+    const code = (e as { code?: unknown }).code
+    if (code === "ECONNREFUSED") return `connection refused at ${where}`
+    if (code === "ENOTFOUND" || code === "EAI_AGAIN") return `the host ${url.hostname} was not found`
+    if (code === "ETIMEDOUT" || code === "UND_ERR_CONNECT_TIMEOUT") return `the connection to ${where} timed out`
+    if (code === "ECONNRESET") return `the connection to ${where} was reset`
+    if (code === "EHOSTUNREACH" || code === "ENETUNREACH") return `no route to ${where}`
+  }
+  return undefined
+}
+
 export const discover = (issuer: string): Effect.Effect<AuthServerMetadata, DiscoveryError, HttpClient.HttpClient> =>
   Effect.gen(function*() {
     const client = (yield* HttpClient.HttpClient).pipe(HttpClient.filterStatusOk)
@@ -139,14 +156,15 @@ export const discover = (issuer: string): Effect.Effect<AuthServerMetadata, Disc
     const rfc8414 = `${url.origin}/.well-known/oauth-authorization-server${url.pathname === "/" ? "" : url.pathname}`
     const doc = yield* fetchDoc(oidc).pipe(
       Effect.orElse(() => fetchDoc(rfc8414)),
-      Effect.mapError((e) =>
-        new DiscoveryError({
+      Effect.mapError((e) => {
+        const unreachable = e._tag === "RequestError" ? unreachableReason(e.cause, url) : undefined
+        const why = e._tag === "ParseError" ? "not valid metadata" : e._tag === "TooLarge" ? tooLargeReason(e.limit) : e.message
+        return new DiscoveryError({
           issuer,
-          reason: `no usable metadata at ${oidc} or ${rfc8414} (${
-            e._tag === "ParseError" ? "not valid metadata" : e._tag === "TooLarge" ? tooLargeReason(e.limit) : e.message
-          })`
+          reason: `no usable metadata at ${oidc} or ${rfc8414} (${why})`,
+          ...(unreachable === undefined ? {} : { unreachable })
         })
-      )
+      })
     )
     if (doc.issuer !== issuer && doc.issuer !== base) {
       yield* Effect.logDebug("discovery refused").pipe(Effect.annotateLogs({ issuer, rule: "issuer equality (RFC 8414 §3.3)" }))

@@ -281,7 +281,8 @@ export const makeFile = (
         // It holds secrets: private, whatever its mode was.
         yield* fs.chmod(target, 0o600).pipe(Effect.ignore)
         yield* remember(Option.none())
-        yield* Effect.logWarning(`agent-auth: ${path} could not be read (${unreadable.reason}); moved to ${target}`)
+        // A trace only: the StoreCorrupted failure below says the same to the person, once.
+        yield* Effect.logDebug(`agent-auth: ${path} could not be read (${unreadable.reason}); moved to ${target}`)
         return yield* fail(target)
       })
 

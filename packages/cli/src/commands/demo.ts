@@ -5,15 +5,15 @@
  * what each printed and checks its exit code. The tour never prints a whole token: the
  * one step that prints a secret (`token`) is captured and shown masked.
  */
-import { Command, Options } from "@effect/cli"
 import { AuthConfig, Domain, ExitCode } from "@agent-auth/core"
-import { Duration, Effect, Option, Redacted } from "effect"
+import { Duration, Effect, Either, Redacted } from "effect"
 import { spawn } from "node:child_process"
 import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
 import { fileURLToPath } from "node:url"
 import { verbose } from "../internal/args.js"
+import * as C from "../internal/command.js"
 import { exitWith } from "../internal/exit.js"
 import { bold, dim, green, red, say } from "../internal/output.js"
 
@@ -88,18 +88,27 @@ const whatNext = (kept: string | undefined) =>
       : [`The demo's home is kept: try \`AGENT_AUTH_HOME=${kept} agent-auth login demo\`, then any command on \`demo\`.`])
   ].join("\n")
 
-export const demo = Command.make(
-  "demo",
-  {
-    home: Options.text("home").pipe(
-      Options.optional,
-      Options.withDescription("run the tour in this AGENT_AUTH_HOME and keep it (default: a temporary one, removed)")
-    ),
+export const demo = C.make({
+  name: "demo",
+  summary: "a tour of every command against the embedded demo server (no network, no account)",
+  description:
+    "Runs login, status, token, refresh and logout against an authorization server embedded in agent-auth (127.0.0.1, no network, no account), each as this CLI would be typed, and shows what each printed. Your own logins are not touched.",
+  flags: {
+    home: C.value("home", {
+      description: "run the tour in this AGENT_AUTH_HOME and keep it (default: a temporary one, removed)",
+      placeholder: "DIR",
+      completion: C.complete.file,
+      parse: (text) => (text.length > 0 ? Either.right(text) : Either.left("a folder is not empty"))
+    }),
     verbose
   },
-  (args) =>
+  examples: [
+    { command: "agent-auth demo", does: "the tour, in a temporary home" },
+    { command: "agent-auth demo --home /tmp/try", does: "the tour, keeping its home to try more commands on `demo`" }
+  ],
+  run: (args) =>
     Effect.gen(function*() {
-      const kept = Option.getOrUndefined(args.home)
+      const kept = args.home
       // A demo issuer moved in the person's config.json (14555 taken on this machine) moves the tour's too.
       const issuer = (yield* AuthConfig.AuthConfig).file.providers?.["demo"]?.issuer
       const home = yield* Effect.acquireRelease(
@@ -161,4 +170,4 @@ export const demo = Command.make(
       yield* say(green("✓ The demo ran every step as expected."))
       yield* say(whatNext(kept === undefined ? undefined : home))
     }).pipe(Effect.scoped)
-).pipe(Command.withDescription("a tour of every command against the embedded demo server (no network, no account)"))
+})

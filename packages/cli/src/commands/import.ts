@@ -7,31 +7,46 @@
  * program refreshes first makes the other's copy fail. So the copy warns, and points at
  * `AGENT_AUTH_STORE=codex`, which shares the one file instead.
  */
-import { Args, Command, Options } from "@effect/cli"
 import { AuthConfig, ConfigInvalid, Domain, TokenStore } from "@agent-auth/core"
 import { NodeCodexStore } from "@agent-auth/node"
-import { Effect, Option } from "effect"
+import { Effect, Either, Option } from "effect"
 import * as NodePath from "node:path"
 import { json, verbose } from "../internal/args.js"
+import * as C from "../internal/command.js"
 import { bold, event, say, yellow } from "../internal/output.js"
 
-export const importCommand = Command.make(
-  "import",
-  {
-    source: Args.choice([["codex", "codex"] as const], { name: "source" }),
-    from: Options.text("from").pipe(
-      Options.optional,
-      Options.withDescription("the Codex auth.json to read (default $CODEX_HOME/auth.json, else ~/.codex/auth.json)")
-    ),
+export const importCommand = C.make({
+  name: "import",
+  summary: "copy a Codex CLI login (ChatGPT tokens or API key) into agent-auth's store",
+  description:
+    "Copies the login of another tool into agent-auth's store; today the Codex CLI's auth.json. The source file is only read. A copied ChatGPT login shares one single-use refresh token with Codex: AGENT_AUTH_STORE=codex shares the file instead.",
+  args: {
+    source: C.arg("source", {
+      description: "where from: codex",
+      completion: C.complete.choice(["codex"]),
+      parse: (text) => (text === "codex" ? Either.right("codex" as const) : Either.left("the only source is codex"))
+    })
+  },
+  flags: {
+    from: C.value("from", {
+      description: "the Codex auth.json to read (default $CODEX_HOME/auth.json, else ~/.codex/auth.json)",
+      placeholder: "PATH",
+      completion: C.complete.file,
+      parse: (text) => (text.length > 0 ? Either.right(text) : Either.left("a path is not empty"))
+    }),
     json,
     verbose
   },
-  (args) =>
+  examples: [
+    { command: "agent-auth import codex", does: "copy ~/.codex/auth.json" },
+    { command: "agent-auth import codex --from /mnt/old/auth.json", does: "copy another Codex file" }
+  ],
+  run: (args) =>
     Effect.gen(function*() {
       const config = yield* AuthConfig.AuthConfig
       const store = yield* TokenStore.TokenStore
       const shared = yield* NodeCodexStore.defaultPath
-      const path = Option.isSome(args.from) ? NodePath.resolve(args.from.value) : shared
+      const path = args.from !== undefined ? NodePath.resolve(args.from) : shared
 
       if (config.store === "codex" && path === shared) {
         yield* say(`AGENT_AUTH_STORE=codex already uses ${path}: agent-auth and Codex share that login, so there is nothing to copy.`)
@@ -75,4 +90,4 @@ export const importCommand = Command.make(
         )
       }
     })
-).pipe(Command.withDescription("copy a Codex CLI login (ChatGPT tokens or API key) into agent-auth's store"))
+})

@@ -4,28 +4,29 @@
  * and `ps`). Without a provider, on a terminal: a menu of every provider and method, the
  * usable ones marked; without a terminal: a usage error listing the same choices.
  */
-import { Args, Command, Options } from "@effect/cli"
 import {
   BrowserLauncher,
-  ConfigInvalid,
   CredentialResolver,
   DeviceFlow,
   Domain,
   LoginCancelled,
   PkceFlow,
+  PortUnavailable,
   ProviderRegistry,
-  TokenStore
+  TokenStore,
+  UsageError
 } from "@agent-auth/core"
 import type { Provider } from "@agent-auth/core"
-import { Clock, DateTime, Effect, Either, Option, Redacted } from "effect"
+import { Clock, DateTime, type Duration, Effect, Option, Redacted } from "effect"
 import { demoBrowserLauncher, demoServer } from "../internal/demo.js"
-import { account, json, optionValue, parseDuration, verbose } from "../internal/args.js"
+import { account, json, provider as providerArg, verbose } from "../internal/args.js"
+import * as C from "../internal/command.js"
 import { select } from "../internal/menu.js"
-import { bold, dim, event, expiry, link, say, stderrIsTty, stdinIsTty, withSpinner } from "../internal/output.js"
+import { bold, dim, event, expiry, link, say, stderrIsTty, stdinIsTty, withSpinner, yellow } from "../internal/output.js"
+import { writableStore } from "../internal/writable.js"
 import { pastedLines, readSecretFromStdin } from "../internal/stdin.js"
 import { sourceText } from "./providers.js"
 
-const provider = Args.text({ name: "provider" }).pipe(Args.optional)
 
 type Method = "browser" | "device" | "api_key"
 
@@ -57,34 +58,49 @@ export const choicesOf = (list: ReadonlyArray<Provider.ProviderConfig>, device: 
     return out
   })
 
-export const login = Command.make(
-  "login",
-  {
-    provider,
-    noBrowser: Options.boolean("no-browser").pipe(Options.withDescription("print the URL and do not open a browser")),
-    device: Options.boolean("device").pipe(Options.withDescription("log in with a device code (for SSH, containers)")),
-    port: Options.integer("port").pipe(Options.optional, Options.withDescription("loopback port for the redirect")),
-    timeout: Options.text("timeout").pipe(Options.optional, Options.withDescription("how long to wait, e.g. 5m")),
-    withApiKey: Options.boolean("with-api-key").pipe(Options.withDescription("store an API key read from stdin")),
+export const login = C.make({
+  name: "login",
+  summary: "sign in to a provider (browser, --device, or an API key with --with-api-key)",
+  description:
+    "Signs in to the provider in your browser (OAuth with PKCE) and stores the login; the sign-in URL is always printed, and on a terminal you may paste the address your browser was sent to instead. --device signs in with a code typed on another device. --with-api-key stores an API key read from stdin (never from the command line). Without a provider, on a terminal: a menu.",
+  args: { provider: C.optionalArg(providerArg) },
+  flags: {
+    noBrowser: C.boolean("no-browser", "print the sign-in URL and do not open a browser"),
+    device: C.boolean("device", "sign in with a code entered on another device (over SSH, in a container)"),
+    port: C.value("port", {
+      description: "the loopback port the browser is sent back to (0–65535; default: the provider's)",
+      placeholder: "N",
+      parse: C.port
+    }),
+    timeout: C.value("timeout", {
+      description: "how long to wait for the sign-in, e.g. 90s, 5m (default 5m)",
+      placeholder: "DURATION",
+      parse: C.duration
+    }),
+    withApiKey: C.boolean("with-api-key", "store an API key read from stdin instead of signing in"),
     account,
     json,
     verbose
   },
-  (args) =>
+  examples: [
+    { command: "agent-auth login openai", does: "sign in with your ChatGPT account in the browser" },
+    { command: "agent-auth login anthropic --with-api-key < key.txt", does: "store an API key read from a file" },
+    { command: "agent-auth login openai --device", does: "sign in over SSH with a code" }
+  ],
+  run: (args) =>
     Effect.gen(function*() {
       const registry = yield* ProviderRegistry.ProviderRegistry
-      if (Option.isSome(args.provider)) {
-        const p = yield* registry.get(args.provider.value)
+      if (args.provider !== undefined) {
+        const p = yield* registry.get(args.provider)
         const method: Method = args.withApiKey || !p.canLogin ? "api_key" : args.device ? "device" : "browser"
         return yield* loginWith(p, method, args)
       }
       const choices = choicesOf(registry.list, args.device).filter((c) => !args.withApiKey || c.method === "api_key")
       if (!(stdinIsTty() && stderrIsTty())) {
         const width = Math.max(...choices.map((c) => c.command.length))
-        return yield* new ConfigInvalid({
+        return yield* new UsageError({
           source: "command line",
-          field: "provider",
-          reason: `name the provider to log in to (there is no terminal for a menu):\n` +
+          reason: `Name the provider to log in to (there is no terminal for a menu):\n` +
             choices.map((c) => `  ${c.command.padEnd(width)}  ${c.label}`).join("\n") +
             `\n(an API key is read from stdin: \`agent-auth login <provider> --with-api-key < key-file\`)`
         })
@@ -113,28 +129,27 @@ export const login = Command.make(
       // The demo's embedded server starts only for command lines naming it; this one did not.
       return yield* c.provider.id === "demo" ? Effect.provide(run, demoServer(["login", "demo"])) : run
     })
-).pipe(Command.withDescription("sign in to a provider (browser, --device, or --with-api-key); a menu without a provider"))
+})
 
 interface LoginArgs {
   readonly noBrowser: boolean
-  readonly port: Option.Option<number>
-  readonly timeout: Option.Option<string>
+  readonly port: number | undefined
+  readonly timeout: Duration.Duration | undefined
   readonly withApiKey: boolean
-  readonly account: Option.Option<string>
+  readonly account: string | undefined
   readonly json: boolean
 }
 
 const loginWith = (p: Provider.ProviderConfig, method: Method, args: LoginArgs) =>
   Effect.gen(function*() {
-    const accountName = optionValue(args.account)
+    const accountName = args.account
 
     if (method === "api_key") {
       const store = yield* TokenStore.TokenStore
       if (!p.takesApiKey) {
-        return yield* new ConfigInvalid({
+        return yield* new UsageError({
           source: "command line",
-          field: "--with-api-key",
-          reason: `${p.id} takes no API key (its mode is ${p.mode}); \`agent-auth login ${p.id}\` signs in`
+          reason: `${p.id} takes no API key (its mode is ${p.mode}); \`agent-auth login ${p.id}\` signs in.`
         })
       }
       if (!args.withApiKey && stdinIsTty() === false) {
@@ -142,7 +157,7 @@ const loginWith = (p: Provider.ProviderConfig, method: Method, args: LoginArgs) 
       }
       const key = yield* readSecretFromStdin(`Paste the API key for ${p.displayName} and press Enter (it is not echoed):`)
       if (Redacted.value(key).length === 0) {
-        return yield* new ConfigInvalid({ source: "stdin", field: "api key", reason: "no key was given on stdin" })
+        return yield* new UsageError({ source: "stdin", reason: `No key was given on stdin: \`agent-auth login ${p.id} --with-api-key < key-file\`.` })
       }
       const now = DateTime.unsafeMake(yield* Clock.currentTimeMillis)
       const credential = Domain.ApiKeyCredential.make({ provider: p.id, account: accountName ?? "default", key, obtainedAt: now })
@@ -187,19 +202,22 @@ const loginWith = (p: Provider.ProviderConfig, method: Method, args: LoginArgs) 
               : Effect.void,
             say(
               `To sign in to ${p.displayName}, open\n\n  ${link(e.verificationUri)}\n\nand enter the code\n\n  ${bold(e.userCode)}\n\n` +
+                (e.verificationUriComplete === undefined
+                  ? ""
+                  : `or open this address, which carries the code:\n\n  ${link(e.verificationUriComplete)}\n\n`) +
                 `The code expires in ${Math.round(e.expiresInSeconds / 60)} min.`
             )
           )
       }
     }
 
+    // A login whose tokens could not be saved is a sign-in for nothing: find out first.
+    yield* writableStore
     let credential: Domain.OAuthCredential
     if (method === "device") {
       const device = yield* DeviceFlow.DeviceFlow
       credential = yield* withSpinner("waiting for the code to be entered…", device.login(p.id, { account: accountName, onEvent }))
     } else {
-      const timeout = Option.isSome(args.timeout) ? parseDuration(args.timeout.value) : Either.right(undefined)
-      if (Either.isLeft(timeout)) return yield* new ConfigInvalid({ source: "command line", field: "--timeout", reason: timeout.left })
       const flow = yield* PkceFlow.PkceFlow
       // The paste prompt exists only on a terminal; a closed or redirected stdin never ends a login.
       const pasted = stdinIsTty() ? yield* pastedLines("Or paste the redirect URL (or code#state) here: ") : undefined
@@ -207,13 +225,16 @@ const loginWith = (p: Provider.ProviderConfig, method: Method, args: LoginArgs) 
         account: accountName,
         onEvent,
         pasted,
-        port: optionValue(args.port),
-        timeout: timeout.right
+        port: args.port,
+        timeout: args.timeout
       })
       const waiting = pasted === undefined ? withSpinner("waiting for the browser…", run) : run
       // The loopback server (node:http) and the browser launcher load only for a browser login.
       const Layers = yield* Effect.promise(() => import("../internal/layers.js"))
       credential = yield* waiting.pipe(
+        // A busy port the person chose with --port: another port will do.
+        Effect.catchTag("PortUnavailable", (e) =>
+          Effect.fail(args.port === undefined ? e : new PortUnavailable({ ports: e.ports, provider: e.provider, chosen: true }))),
         Effect.provide(Layers.callbackServer),
         Effect.provide(
           args.noBrowser
@@ -240,5 +261,12 @@ const loginWith = (p: Provider.ProviderConfig, method: Method, args: LoginArgs) 
         (exp === undefined ? "" : ` The access token expires ${yield* expiry(exp)}; it is refreshed when due.`) +
         `\nStored in ${store.location}.`
     )
+    if (credential.tokens.refreshToken === undefined) {
+      const ends = exp === undefined ? "when the provider ends it" : `when the access token expires (${yield* expiry(exp)})`
+      yield* say(yellow(
+        `${p.displayName} gave no refresh token, so this login ends ${ends}. ` +
+          `Most providers give one for the scope "offline_access": add it to providers.${p.id}.scopes in config.json (some also need authorizeParams "prompt": "consent"), then log in again.`
+      ))
+    }
   }).pipe(Effect.scoped)
 

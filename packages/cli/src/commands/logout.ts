@@ -3,24 +3,27 @@
  * say which happened. For a provider: the account `--account` names, else what `token` would
  * use (the default account's key and login); other accounts stay, and are named.
  */
-import { Args, Command, Options } from "@effect/cli"
-import { ConfigInvalid, ProviderRegistry, Revoker, TokenStore } from "@agent-auth/core"
+import { OperationCancelled, ProviderRegistry, Revoker, TokenStore, UsageError } from "@agent-auth/core"
 import type { Provider } from "@agent-auth/core"
-import { Effect, Option } from "effect"
+import { Effect } from "effect"
 import { chosenStored, storedAccounts } from "../internal/accounts.js"
-import { account, json, optionValue, verbose } from "../internal/args.js"
-import { event, say, yellow } from "../internal/output.js"
+import { account, json, provider as providerArg, verbose } from "../internal/args.js"
+import * as C from "../internal/command.js"
+import { confirm } from "../internal/menu.js"
+import { event, say, stderrIsTty, stdinIsTty, yellow } from "../internal/output.js"
 
-export const logout = Command.make(
-  "logout",
-  {
-    provider: Args.text({ name: "provider" }).pipe(Args.optional),
-    all: Options.boolean("all").pipe(Options.withDescription("log out of every provider and account")),
-    account,
-    json,
-    verbose
-  },
-  (args) =>
+export const logout = C.make({
+  name: "logout",
+  summary: "revoke and delete a stored login or key (or --all)",
+  description:
+    "Revokes the login at the provider where it has a revocation endpoint, deletes it from the store even when revocation fails, and says which happened. Environment variables and config.json keys are not touched (unset or edit them).",
+  args: { provider: C.optionalArg(providerArg) },
+  flags: { all: C.boolean("all", "log out of every provider and account"), account, json, verbose },
+  examples: [
+    { command: "agent-auth logout openai", does: "revoke and delete your ChatGPT login" },
+    { command: "agent-auth logout --all", does: "every stored login and key" }
+  ],
+  run: (args) =>
     Effect.gen(function*() {
       const registry = yield* ProviderRegistry.ProviderRegistry
       const store = yield* TokenStore.TokenStore
@@ -30,11 +33,18 @@ export const logout = Command.make(
       if (args.all) {
         targets = yield* store.list()
         if (targets.length === 0) yield* say("Nothing is stored; nothing to log out of.")
-      } else if (Option.isSome(args.provider)) {
-        provider = yield* registry.get(args.provider.value)
-        targets = yield* chosenStored(provider, optionValue(args.account))
+        // On a terminal, everything at once is asked first; scripts (no terminal) are not asked.
+        if (targets.length > 0 && stdinIsTty() && stderrIsTty()) {
+          const list = targets.map((c) => `${c.provider} (${c.account})`).join(", ")
+          if (!(yield* confirm(`Log out of ${targets.length} login${targets.length === 1 ? "" : "s"}: ${list}? [y/N] `))) {
+            return yield* new OperationCancelled({ what: "Logging out of everything" })
+          }
+        }
+      } else if (args.provider !== undefined) {
+        provider = yield* registry.get(args.provider)
+        targets = yield* chosenStored(provider, args.account)
       } else {
-        return yield* new ConfigInvalid({ source: "command line", field: "provider", reason: "name a provider, or pass --all" })
+        return yield* new UsageError({ source: "command line", reason: "Name a provider (`agent-auth logout openai`), or pass --all to log out of everything." })
       }
       for (const c of targets) {
         const result = yield* revoker.logout({ provider: c.provider, account: c.account })
@@ -68,4 +78,4 @@ export const logout = Command.make(
         }
       }
     })
-).pipe(Command.withDescription("revoke and delete a login (or --all)"))
+})

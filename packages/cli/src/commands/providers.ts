@@ -2,11 +2,13 @@
  * `agent-auth providers`: built-in and configured providers, how to log in to each, and
  * which can give a credential right now (`CredentialResolver.available`, offline).
  */
-import { Command } from "@effect/cli"
 import { CredentialResolver, ProviderRegistry } from "@agent-auth/core"
 import { Effect } from "effect"
 import { json, verbose } from "../internal/args.js"
-import { bold, event, green, say } from "../internal/output.js"
+import * as C from "../internal/command.js"
+import { data, event, MARK, onStdout } from "../internal/output.js"
+
+const { bold, green } = onStdout
 
 export const methodsOf = (p: { readonly canLogin: boolean; readonly takesApiKey: boolean; readonly device: string; readonly kind: string }) => [
   ...(p.canLogin ? ["browser"] : []),
@@ -28,8 +30,17 @@ export const sourceText = (s: CredentialResolver.Source): string => {
   }
 }
 
-export const providers = Command.make("providers", { json, verbose }, (args) =>
-  Effect.gen(function*() {
+export const providers = C.make({
+  name: "providers",
+  summary: "list the providers, how to sign in to each, and which are usable now",
+  description:
+    "Lists the built-in providers and those configured in config.json, with their login methods (browser, device code, API key), the environment variables that supply a key, and which can give a credential right now. Reads local state only.",
+  flags: { json, verbose },
+  examples: [
+    { command: "agent-auth providers", does: "the list, one provider a line" },
+    { command: "agent-auth providers --json", does: "the same as one JSON object" }
+  ],
+  run: (args) => Effect.gen(function*() {
     const registry = yield* ProviderRegistry.ProviderRegistry
     const resolver = yield* CredentialResolver.CredentialResolver
     const usable = new Map((yield* resolver.available()).map((a) => [a.provider.id, a.source]))
@@ -37,8 +48,9 @@ export const providers = Command.make("providers", { json, verbose }, (args) =>
       const methods = methodsOf(p)
       const keyVars = p.apiKeyEnv.length > 0 ? ` (API key: ${p.apiKeyEnv.join(" or ")})` : ""
       const source = usable.get(p.id)
-      const ready = source === undefined ? "" : `  ${green("✓")} usable: ${sourceText(source)}`
-      yield* say(`${bold(p.id.padEnd(12))} ${p.displayName} — ${methods.join(", ")}${keyVars}${ready}`)
+      const ready = source === undefined ? "" : `  ${green(MARK.ok)} usable: ${sourceText(source)}`
+      // The list is this command's data: on stdout (with --json, only the JSON).
+      if (!args.json) yield* data(`${bold(p.id.padEnd(12))} ${p.displayName} — ${methods.join(", ")}${keyVars}${ready}`)
     }
     if (args.json) {
       yield* event({
@@ -55,4 +67,5 @@ export const providers = Command.make("providers", { json, verbose }, (args) =>
         }))
       })
     }
-  })).pipe(Command.withDescription("list the providers, their login methods, and which are usable now"))
+  })
+})

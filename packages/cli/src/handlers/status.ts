@@ -12,7 +12,9 @@ import type { Provider } from "@agent-auth/core"
 import type { NodeTokenStore } from "@agent-auth/node"
 import { Clock, DateTime, Effect } from "effect"
 import { exitWith } from "../internal/exit.js"
-import { bold, dim, event, expiry, green, red, say, yellow } from "../internal/output.js"
+import { data, event, expiry, MARK, onStdout } from "../internal/output.js"
+
+const { bold, dim, green, red, yellow } = onStdout
 
 type Source = CredentialResolver.Source
 
@@ -32,6 +34,8 @@ export interface StatusArgs {
 
 export const status = (args: StatusArgs) =>
   Effect.gen(function*() {
+    // The report is this command's data: on stdout, or (with --json) only the JSON there.
+    const say = (line: string) => (args.json ? Effect.void : data(line))
     const registry = yield* ProviderRegistry.ProviderRegistry
     const resolver = yield* CredentialResolver.CredentialResolver
     const now = yield* Clock.currentTimeMillis
@@ -55,7 +59,7 @@ export const status = (args: StatusArgs) =>
           ...(p.takesApiKey && p.apiKeyEnv.length > 0 ? [`set ${p.apiKeyEnv.join(" or ")}`] : []),
           p.canLogin ? `run \`agent-auth login ${p.id}\`` : `run \`agent-auth login ${p.id} --with-api-key\``
         ]
-        yield* say(`  ${red("X")} Not logged in: ${ways.join(", or ")}`)
+        yield* say(`  ${red(MARK.bad)} Not logged in: ${ways.join(", or ")}`)
       }
       const accounts = [
         ...new Set(found.flatMap((s) => (s._tag === "StoredKey" || s._tag === "OAuth" ? [s.credential.account] : [])))
@@ -63,7 +67,7 @@ export const status = (args: StatusArgs) =>
       const entries: Array<Record<string, unknown>> = []
       for (const s of found) {
         const used = s === active
-        const mark = used ? green("✓") : s.usable ? dim("-") : red("X")
+        const mark = used ? green(MARK.ok) : s.usable ? dim(MARK.other) : red(MARK.bad)
         const note = used || !s.usable ? "" : dim(notUsedBecause(p, s, active))
         const common = { active: used, eligible: s.eligible, usable: s.usable }
         switch (s._tag) {
@@ -86,7 +90,9 @@ export const status = (args: StatusArgs) =>
             const c = s.credential
             const t = c.tokens
             const who = c.claims.email ?? c.account
-            yield* say(`  ${mark} Logged in with OAuth as ${bold(who)} (account ${c.account}), stored in ${s.origin.store}${note}`)
+            // The account is named apart only when it is not the email shown.
+            const named = who === c.account ? "" : ` (account ${c.account})`
+            yield* say(`  ${mark} Logged in with OAuth as ${bold(who)}${named}, stored in ${s.origin.store}${note}`)
             if (c.refusal !== undefined) {
               yield* say(`    - ${red(`Refused by ${p.id} (${c.refusal.reason}) at ${DateTime.formatIso(c.refusal.at)}`)}: run \`agent-auth login ${p.id}\``)
             }

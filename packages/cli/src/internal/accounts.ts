@@ -6,14 +6,45 @@
  * default is recorded in config.json `defaults` by `agent-auth use`: a preference, not a
  * secret, that holds whatever the store (file, Codex, memory) and that an admin may pin.
  */
-import { AuthConfig, ConfigInvalid, CredentialResolver, NotLoggedIn, TokenStore } from "@agent-auth/core"
+import { AuthConfig, ConfigInvalid, CredentialResolver, NotLoggedIn, TokenStore, UsageError } from "@agent-auth/core"
 import type { Domain, Provider } from "@agent-auth/core"
 import { NodeFiles } from "@agent-auth/node"
 import { Effect, Either } from "effect"
 import * as fs from "node:fs/promises"
 
-const notLoggedIn = (p: Provider.ProviderConfig) =>
-  new NotLoggedIn({ provider: p.id, envVars: p.takesApiKey ? p.apiKeyEnv : [], canLogin: p.canLogin })
+const notLoggedIn = (p: Provider.ProviderConfig, account?: string) =>
+  new NotLoggedIn({
+    provider: p.id,
+    envVars: p.takesApiKey ? p.apiKeyEnv : [],
+    canLogin: p.canLogin,
+    ...(account === undefined ? {} : { account })
+  })
+
+/** Where a key that is not stored comes from, in words: "the environment variable OPENAI_API_KEY". */
+const keyOrigin = (p: Provider.ProviderConfig, s: CredentialResolver.Source): string =>
+  s._tag === "Env" ? `the environment variable ${s.origin.variable}` : s._tag === "Config" ? `config.json (apiKeys.${p.id})` : "a stored key"
+
+/**
+ * Why there is nothing for `what` to act on, told from what is there: an account that is
+ * not stored, an API key (nothing to refresh; from the environment or config.json, nothing
+ * to log out of), or no credential at all. Never advice to set a variable that is set.
+ */
+const nothingFor = (p: Provider.ProviderConfig, account: string | undefined, what: "refresh" | "logout") =>
+  Effect.gen(function*() {
+    if (account !== undefined) return yield* notLoggedIn(p, account)
+    const resolver = yield* CredentialResolver.CredentialResolver
+    const found = yield* resolver.sources(p.id)
+    const key = found.find((s) => s.usable && (s._tag === "Env" || s._tag === "Config" || s._tag === "StoredKey"))
+    if (key === undefined) return yield* notLoggedIn(p)
+    const origin = keyOrigin(p, key)
+    const signIn = p.canLogin ? ` \`agent-auth login ${p.id}\` signs in instead.` : ""
+    return yield* new UsageError({
+      source: "command line",
+      reason: what === "refresh"
+        ? `${p.id} uses an API key (from ${origin}); an API key has nothing to refresh.${signIn}`
+        : `Nothing is stored for ${p.id} to log out of; its API key comes from ${origin}: ${key._tag === "Env" ? "unset it" : "remove it there"} to stop using it.`
+    })
+  })
 
 /** The stored credentials `resolve` would use (the named account's, else the default account's of each kind). */
 export const chosenStored = (p: Provider.ProviderConfig, account: string | undefined) =>
@@ -23,7 +54,7 @@ export const chosenStored = (p: Provider.ProviderConfig, account: string | undef
     for (const s of yield* resolver.sources(p.id, { account })) {
       if (s.eligible && (s._tag === "StoredKey" || s._tag === "OAuth")) chosen.push(s.credential)
     }
-    if (chosen.length === 0) return yield* notLoggedIn(p)
+    if (chosen.length === 0) return yield* nothingFor(p, account, "logout")
     return chosen as ReadonlyArray<Domain.StoredCredential>
   })
 
@@ -34,7 +65,7 @@ export const chosenLogin = (p: Provider.ProviderConfig, account: string | undefi
     for (const s of yield* resolver.sources(p.id, { account })) {
       if (s.eligible && s._tag === "OAuth") return s.credential
     }
-    return yield* notLoggedIn(p)
+    return yield* nothingFor(p, account, "refresh")
   })
 
 /** Every stored account name of a provider, in store order, each once. */

@@ -4,15 +4,11 @@ import { ExitCode } from "@agent-auth/core"
 
 export const exitWith = (code: number) => Effect.sync(() => void (process.exitCode = code))
 
-/** The exit code of an error: ours carry one; @effect/cli's usage errors are 2. */
+/** The exit code of an error: each of ours carries one. */
 export const exitCodeOf = (error: unknown): number => {
   if (typeof error === "object" && error !== null) {
     const code = (error as { exitCode?: unknown }).exitCode
     if (typeof code === "number") return code
-    const tag = (error as { _tag?: unknown })._tag
-    if (typeof tag === "string" && /^(CommandMismatch|CorrectedFlag|HelpRequested|InvalidArgument|InvalidValue|MissingValue|MissingFlag|MultipleValuesDetected|MissingSubcommand|NoBuiltInMatch|UnclusteredFlag)$/.test(tag)) {
-      return ExitCode.Usage
-    }
   }
   return ExitCode.Provider
 }

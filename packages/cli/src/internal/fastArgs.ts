@@ -9,7 +9,7 @@
  * written exactly; `--json`, `--verbose` and (for `token`) `--account VALUE`, each at most
  * once, anywhere after it; the provider as the one positional word (optional for
  * `status`). It refuses a word @effect/cli could take as a boolean flag's value (`--json
- * yes`), anything starting with `-` it does not know, and words with outer whitespace.
+ * yes`), anything starting with `-` it does not know, and words with whitespace or control characters.
  * It must stay dependency-free: the launcher embeds it.
  */
 import { secretArgument } from "./secretWords.js"
@@ -32,8 +32,11 @@ export type FastArgs =
 /** Words @effect/cli reads as the value of a boolean flag placed before them. */
 const BOOLEAN_WORDS = new Set(["true", "1", "y", "yes", "on", "false", "0", "n", "no", "off"])
 
-/** A positional word or option value taken as written: not empty, no option, no outer whitespace. */
-const plainWord = (word: string): boolean => word.length > 0 && !word.startsWith("-") && word.trim() === word
+/**
+ * A positional word or option value taken as written: not empty, no option, no whitespace
+ * or control character anywhere (the whole CLI refuses those with its own message).
+ */
+const plainWord = (word: string): boolean => word.length > 0 && !word.startsWith("-") && /^[^\s\p{C}]+$/u.test(word)
 
 export const fastArgs = (argv: ReadonlyArray<string>): FastArgs | undefined => {
   const command = argv[0]

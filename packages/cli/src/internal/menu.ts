@@ -143,3 +143,37 @@ export const select = <A>(title: string, items: ReadonlyArray<Item<A>>, style: S
     stdin.resume()
     return Effect.sync(cleanup)
   })
+
+/** A yes/no question on the terminal (stderr), answered with a line; only "y" or "yes" is yes, and a closed stdin is no. */
+export const confirm = (question: string): Effect.Effect<boolean> =>
+  Effect.async<boolean>((resume) => {
+    const stdin = process.stdin
+    let answer = ""
+    const done = (yes: boolean) => {
+      cleanup()
+      process.stderr.write("\n")
+      resume(Effect.succeed(yes))
+    }
+    const onData = (chunk: Buffer) => {
+      for (const c of chunk.toString("utf8")) {
+        if (c === "\r" || c === "\n") return done(/^\s*y(es)?\s*$/i.test(answer))
+        // Ctrl-C, Ctrl-D, Esc: no.
+        if (c === "\u0003" || c === "\u0004" || c === "\u001b") return done(false)
+        answer = c === "\u007f" ? answer.slice(0, -1) : answer + c
+        process.stderr.write(c === "\u007f" ? "\b \b" : c)
+      }
+    }
+    const onEnd = () => done(false)
+    const cleanup = () => {
+      stdin.off("data", onData)
+      stdin.off("end", onEnd)
+      if (stdin.isTTY) stdin.setRawMode(false)
+      stdin.pause()
+    }
+    process.stderr.write(question)
+    if (stdin.isTTY) stdin.setRawMode(true)
+    stdin.on("data", onData)
+    stdin.once("end", onEnd)
+    stdin.resume()
+    return Effect.sync(cleanup)
+  })

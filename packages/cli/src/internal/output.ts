@@ -20,12 +20,21 @@ export const event = (value: Record<string, unknown>) => data(JSON.stringify(val
 export const link = (url: string): string =>
   stderrIsTty() ? `\u001b]8;;${url}\u001b\\${url}\u001b]8;;\u001b\\` : url
 
-const color = (code: number) => (s: string) => (stderrIsTty() && process.env.NO_COLOR === undefined ? `\u001b[${code}m${s}\u001b[0m` : s)
+const paint = (isTty: () => boolean) => (code: number) => (s: string) =>
+  isTty() && process.env.NO_COLOR === undefined ? `\u001b[${code}m${s}\u001b[0m` : s
+const color = paint(stderrIsTty)
 export const green = color(32)
 export const red = color(31)
 export const yellow = color(33)
 export const bold = color(1)
 export const dim = color(2)
+
+/** The same styles for text written to stdout (a report): plain unless stdout is a terminal. */
+const colorOut = paint(() => process.stdout.isTTY === true)
+export const onStdout = { green: colorOut(32), red: colorOut(31), yellow: colorOut(33), bold: colorOut(1), dim: colorOut(2) }
+
+/** The marks of a report line: used, usable but not used, unusable. */
+export const MARK = { ok: "✓", other: "-", bad: "✗" } as const
 
 /** "in 52 min", "3 h ago": the distance from now to `when`. */
 export const relative = (when: DateTime.Utc, nowMillis: number): string => {
@@ -41,10 +50,21 @@ export const relative = (when: DateTime.Utc, nowMillis: number): string => {
   return ms >= 0 ? `in ${text}` : `${text} ago`
 }
 
-/** "2026-11-29 03:00:00 UTC (in 52 min)" */
+const two = (n: number) => String(n).padStart(2, "0")
+
+/** "2026-11-29 04:00:00 +01:00": local time (the process's TZ) with its offset from UTC. */
+export const localTime = (millis: number): string => {
+  const d = new Date(millis)
+  const offset = -d.getTimezoneOffset()
+  const sign = offset < 0 ? "-" : "+"
+  const abs = Math.abs(offset)
+  return `${d.getFullYear()}-${two(d.getMonth() + 1)}-${two(d.getDate())} ${two(d.getHours())}:${two(d.getMinutes())}:${two(d.getSeconds())} ` +
+    `${sign}${two(Math.floor(abs / 60))}:${two(abs % 60)}`
+}
+
+/** "2026-11-29 04:00:00 +01:00 (in 52 min)" */
 export const expiry = (when: DateTime.Utc) =>
-  Effect.map(Clock.currentTimeMillis, (now) =>
-    `${DateTime.formatIso(when).replace("T", " ").replace(/\.\d+Z$/, "Z").replace(/Z$/, " UTC")} (${relative(when, now)})`)
+  Effect.map(Clock.currentTimeMillis, (now) => `${localTime(DateTime.toEpochMillis(when))} (${relative(when, now)})`)
 
 /**
  * A spinner on stderr while `effect` runs, only on a terminal. Written with real timers

@@ -4,8 +4,9 @@
  */
 import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
 import { Cause, Effect, FiberRef, HashSet, Logger, LogLevel, Option } from "effect"
+import { ExitCode } from "@agent-auth/core"
 import { exitCodeOf, teardown } from "./exit.js"
-import { red, say } from "./output.js"
+import { data, red, say } from "./output.js"
 
 const verbose = process.argv.includes("--verbose") || process.env.AGENT_AUTH_LOG === "debug"
 
@@ -32,17 +33,37 @@ const withLogging = <A, E>(program: Effect.Effect<A, E>): Effect.Effect<A, E> =>
     Logger.withMinimumLogLevel(verbose ? LogLevel.Debug : LogLevel.Warning)
   )
 
-/** A failure as the person sees it, and the exit code it sets. */
-const report = <E>(cause: Cause.Cause<E>): Effect.Effect<void, E> => {
+/** Whether errors are also reported as JSON on stdout: `--json` among the flags (before a `--`). */
+export const jsonRequested = (argv: ReadonlyArray<string>): boolean => {
+  for (const word of argv) {
+    if (word === "--") return false
+    if (word === "--json") return true
+  }
+  return false
+}
+
+/** `{"error":{"tag","message","exitCode"}}`, the one line `--json` prints on stdout for a failure. */
+export const errorJson = (tag: string, message: string, exitCode: number): string =>
+  JSON.stringify({ error: { tag, message, exitCode } })
+
+/**
+ * A failure as the person sees it: one line on stderr (never the usage text), and under
+ * `--json` the same as one JSON object on stdout; the exit code it sets.
+ */
+const report = (json: boolean) => <E>(cause: Cause.Cause<E>): Effect.Effect<void, E> => {
   if (Cause.isInterruptedOnly(cause)) return Effect.failCause(cause)
   const failure = Cause.failureOption(cause)
   if (Option.isSome(failure)) {
     const e = failure.value as { _tag?: string; message?: string }
-    // @effect/cli has already printed its usage errors.
-    const printed = e._tag !== undefined && exitCodeOf(e) === 2 && !("exitCode" in e)
+    const code = exitCodeOf(e)
+    const message = e.message ?? String(e)
     return Effect.zipRight(
-      printed ? Effect.void : say(`${red("Error:")} ${e.message ?? String(e)}`),
-      Effect.sync(() => void (process.exitCode = exitCodeOf(e)))
+      Effect.zipRight(
+        // A cancellation the person asked for is not an error.
+        say(code === ExitCode.Cancelled ? message : `${red("Error:")} ${message}`),
+        json ? data(errorJson(e._tag ?? "Error", message, code)) : Effect.void
+      ),
+      Effect.sync(() => void (process.exitCode = code))
     )
   }
   return Effect.zipRight(
@@ -51,10 +72,24 @@ const report = <E>(cause: Cause.Cause<E>): Effect.Effect<void, E> => {
   )
 }
 
+/** Said when Ctrl-C (SIGINT) or SIGTERM ends a command; the exit code is 130. */
+const CANCELLED = "Cancelled; nothing more was done."
+
 /** Runs a command line's program (its services provided) to the end of the process. */
-export const runCli = <E>(program: Effect.Effect<void, E>): void =>
-  NodeRuntime.runMain(withLogging(Effect.catchAllCause(program, report)), {
-    disableErrorReporting: true,
-    disablePrettyLogger: true,
-    teardown
-  })
+export const runCli = <E>(program: Effect.Effect<void, E>, options: { readonly json?: boolean } = {}): void => {
+  const json = options.json ?? jsonRequested(process.argv.slice(2))
+  NodeRuntime.runMain(
+    withLogging(
+      Effect.catchAllCause(program, report(json)).pipe(
+        Effect.onInterrupt(() =>
+          Effect.zipRight(say(CANCELLED), json ? data(errorJson("Cancelled", CANCELLED, ExitCode.Cancelled)) : Effect.void)
+        )
+      )
+    ),
+    {
+      disableErrorReporting: true,
+      disablePrettyLogger: true,
+      teardown
+    }
+  )
+}

@@ -103,15 +103,28 @@ const readRaw = (prompt: string): Effect.Effect<string> => Effect.async<string>(
 
 /**
  * A source of pasted lines on a terminal: each run of the effect prompts and reads one
- * line. When stdin closes, it waits forever instead of failing, so the browser can still win.
+ * line. When stdin closes (Ctrl-D), it says so once and waits forever instead of failing,
+ * so the browser can still win. Ctrl-C at the prompt is the process's SIGINT: readline
+ * would otherwise swallow the first one (it pauses when nobody listens for it).
  */
 export const pastedLines = (prompt: string): Effect.Effect<Effect.Effect<string>, never, Scope.Scope> =>
   Effect.map(
     Effect.acquireRelease(
-      Effect.sync(() => readline.createInterface({ input: process.stdin, output: process.stderr, terminal: true })),
-      (rl) => Effect.sync(() => rl.close())
+      Effect.sync(() => {
+        const rl = readline.createInterface({ input: process.stdin, output: process.stderr, terminal: true })
+        const state = { rl, releasing: false }
+        rl.on("SIGINT", () => process.kill(process.pid, "SIGINT"))
+        rl.once("close", () => {
+          if (!state.releasing) process.stderr.write("\nNothing pasted (stdin closed); still waiting for the browser. Ctrl-C cancels.\n")
+        })
+        return state
+      }),
+      (state) => Effect.sync(() => {
+        state.releasing = true
+        state.rl.close()
+      })
     ),
-    (rl) => {
+    ({ rl }) => {
       let closed = false
       rl.once("close", () => {
         closed = true

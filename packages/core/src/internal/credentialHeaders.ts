@@ -63,9 +63,10 @@ export const bearerCredential = (provider: ProviderConfig, login: OAuthCredentia
 }
 
 /** "No usable credential": names the variables that would supply a key only where keys are taken. */
-export const notLoggedIn = (provider: ProviderConfig): NotLoggedIn =>
+export const notLoggedIn = (provider: ProviderConfig, account?: string): NotLoggedIn =>
   new NotLoggedIn({
     provider: provider.id,
     envVars: provider.takesApiKey ? provider.apiKeyEnv : [],
-    canLogin: provider.canLogin
+    canLogin: provider.canLogin,
+    ...(account === undefined ? {} : { account })
   })
