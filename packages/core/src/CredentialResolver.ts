@@ -222,7 +222,7 @@ export const make = (
       return Effect.map(chosenAccount(provider, of), (chosen) =>
         of.map((credential): Source => ({
           _tag: "StoredKey",
-          origin: { _tag: "StoredKey", store: store.location },
+          origin: { _tag: "StoredKey", store: store.locationOf?.(credential) ?? store.location },
           credential,
           eligible: credential.account === chosen,
           usable: true
@@ -236,7 +236,7 @@ export const make = (
         Effect.map(Clock.currentTimeMillis, (now) =>
           of.map((credential): Source => ({
             _tag: "OAuth",
-            origin: { _tag: "OAuth", store: store.location },
+            origin: { _tag: "OAuth", store: store.locationOf?.(credential) ?? store.location },
             credential,
             eligible: credential.account === chosen,
             usable: loginUsable(credential, now)
@@ -289,7 +289,7 @@ export const make = (
         (fresh): Found => {
           let credential = bearerCache.get(fresh)
           if (credential === undefined) {
-            credential = bearerCredential(provider, fresh, store.location)
+            credential = bearerCredential(provider, fresh, store.locationOf?.(fresh) ?? store.location)
             bearerCache.set(fresh, credential)
           }
           const expiresAt = fresh.tokens.expiresAt

@@ -148,7 +148,7 @@ const loginWith = (p: Provider.ProviderConfig, method: Method, args: LoginArgs) 
       const credential = Domain.ApiKeyCredential.make({ provider: p.id, account: accountName ?? "default", key, obtainedAt: now })
       yield* store.set(credential)
       if (args.json) yield* event({ event: "logged_in", provider: p.id, account: credential.account, expires_at: null })
-      yield* say(`Stored an API key for ${p.displayName} (${Domain.mask(key)}) in ${store.location}.`)
+      yield* say(`Stored an API key for ${p.displayName} (${Domain.mask(key)}) in ${store.locationOf?.(credential) ?? store.location}.`)
       // Say so when another credential comes first (an environment variable, config.json, another account).
       const resolver = yield* CredentialResolver.CredentialResolver
       const first = (yield* resolver.sources(p.id)).find((s) => s.eligible && s.usable)
@@ -238,7 +238,7 @@ const loginWith = (p: Provider.ProviderConfig, method: Method, args: LoginArgs) 
     yield* say(
       `Logged in to ${p.displayName} as ${bold(who)}.` +
         (exp === undefined ? "" : ` The access token expires ${yield* expiry(exp)}; it is refreshed when due.`) +
-        `\nStored in ${store.location}.`
+        `\nStored in ${store.locationOf?.(credential) ?? store.location}.`
     )
   }).pipe(Effect.scoped)
 
