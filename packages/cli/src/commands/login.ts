@@ -75,6 +75,7 @@ export const login = Command.make(
       const registry = yield* ProviderRegistry.ProviderRegistry
       if (Option.isSome(args.provider)) {
         const p = yield* registry.get(args.provider.value)
+        if (p.kind === "google_adc") return yield* explainAdc(p)
         const method: Method = args.withApiKey || !p.canLogin ? "api_key" : args.device ? "device" : "browser"
         return yield* loginWith(p, method, args)
       }
@@ -114,6 +115,28 @@ export const login = Command.make(
       return yield* c.provider.id === "demo" ? Effect.provide(run, demoServer(["login", "demo"])) : run
     })
 ).pipe(Command.withDescription("sign in to a provider (browser, --device, or --with-api-key); a menu without a provider"))
+
+/**
+ * `login vertex`: nothing to sign in to here. Vertex AI takes Google's Application Default
+ * Credentials, which gcloud writes (agent-auth reads them and stores nothing); this says
+ * how, and whether they are there. Never Gemini CLI's OAuth login (shared/PROVIDERS.md).
+ */
+const explainAdc = (p: Provider.ProviderConfig) =>
+  Effect.gen(function*() {
+    yield* say(
+      `${p.displayName} uses Google's Application Default Credentials; agent-auth reads them where gcloud keeps them and stores nothing.\n` +
+        `  - Your own Google account: run \`gcloud auth application-default login\`, and set GOOGLE_CLOUD_PROJECT.\n` +
+        `  - A service account: set GOOGLE_APPLICATION_CREDENTIALS to its JSON key file.`
+    )
+    const resolver = yield* CredentialResolver.CredentialResolver
+    const source = (yield* resolver.sources(p.id)).find((s) => s._tag === "Adc")
+    // No file: resolving fails naming where it looked, and the gcloud command.
+    if (source === undefined || source._tag !== "Adc") return yield* Effect.asVoid(resolver.resolve(p.id))
+    if (Either.isLeft(source.adc)) return yield* Effect.fail(source.adc.left)
+    yield* say(
+      `Found ${source.origin.path} (${source.origin.type}: ${source.origin.account}); \`agent-auth token ${p.id}\` gets an access token from it.`
+    )
+  })
 
 interface LoginArgs {
   readonly noBrowser: boolean
