@@ -99,8 +99,9 @@ describe("agent-auth login: the provider menu", () => {
     expect(line("1. OpenAI — sign in with ChatGPT")).not.toContain("usable")
     expect(line("2. OpenAI — API key")).not.toContain("usable")
     expect(line("3. Anthropic — API key")).toContain("✓ usable now (API key from ANTHROPIC_API_KEY)")
-    expect(line("4. Demo")).toContain("sign in")
-    expect(line("5. Acme Corp — sign in")).not.toContain("usable")
+    expect(line("4. Google Gemini API — API key")).not.toContain("usable")
+    expect(line("5. Demo")).toContain("sign in")
+    expect(line("6. Acme Corp — sign in")).not.toContain("usable")
     expect(menu).toContain("❯ 1. OpenAI")
 
     pty.type("2")
@@ -122,8 +123,8 @@ describe("agent-auth login: the provider menu", () => {
     const dir = await home()
     const pty = onTerminal(["login"], cliEnv(dir))
     await pty.waitFor("Esc to cancel")
-    pty.type(DOWN + DOWN + DOWN)
-    await pty.waitFor("❯ 4. Demo")
+    pty.type(DOWN + DOWN + DOWN + DOWN)
+    await pty.waitFor("❯ 5. Demo")
     pty.type("\r")
     expect(await pty.exit).toBe(0)
     expect(pty.output()).toContain("Logged in to Demo")
@@ -134,7 +135,7 @@ describe("agent-auth login: the provider menu", () => {
     const dir = await home()
     const pty = onTerminal(["login", "--no-browser"], cliEnv(dir))
     await pty.waitFor("Esc to cancel")
-    pty.type("5\r")
+    pty.type("6\r")
     await pty.waitFor(/http:\/\/127\.0\.0\.1:\d+\/authorize\?\S+/)
     const url = pty.output().match(/(http:\/\/127\.0\.0\.1:\d+\/authorize\?[^\s\u001b]+)/)![1]!
     // What a browser does: follow the authorization URL to the login's loopback callback.
@@ -168,6 +169,7 @@ describe("agent-auth login: the provider menu", () => {
       ["agent-auth login openai ", "OpenAI — sign in with ChatGPT"],
       ["agent-auth login openai --with-api-key", "OpenAI — API key"],
       ["agent-auth login anthropic --with-api-key", "Anthropic — API key"],
+      ["agent-auth login google --with-api-key", "Google Gemini API — API key"],
       ["agent-auth login demo ", "Demo"],
       ["agent-auth login acme ", "Acme Corp — sign in"]
     ]

@@ -17,11 +17,16 @@ export interface CliResult {
 /** An empty AGENT_AUTH_HOME, removed by the caller's cleanup. */
 export const tempHome = (): string => fs.mkdtempSync(path.join(os.tmpdir(), "agent-auth-test-"))
 
-/** A clean environment: nothing of the developer's own keys or home leaks into a test. */
+/**
+ * A clean environment: nothing of the developer's own keys or home leaks into a test. The
+ * file store unless a test says otherwise (these tests read credentials.json; the default
+ * store, `auto`, has tests of its own in test/keyring.test.ts).
+ */
 export const cliEnv = (home: string, extra: Record<string, string> = {}): Record<string, string> => ({
   PATH: process.env.PATH ?? "",
   HOME: home,
   AGENT_AUTH_HOME: home,
+  AGENT_AUTH_STORE: "file",
   NO_COLOR: "1",
   ...extra
 })

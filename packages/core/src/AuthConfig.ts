@@ -82,7 +82,7 @@ export const make = (options: Partial<AuthConfigShape> & { readonly home?: strin
   return {
     home,
     configPath: options.configPath ?? `${home}/config.json`,
-    store: options.store ?? file.store ?? "file",
+    store: options.store ?? file.store ?? "auto",
     refreshSkew: options.refreshSkew ??
       (file.refreshSkewSeconds === undefined ? defaults.refreshSkew : Duration.seconds(file.refreshSkewSeconds)),
     loginTimeout: options.loginTimeout ?? defaults.loginTimeout,

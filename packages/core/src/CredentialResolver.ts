@@ -36,11 +36,13 @@ import {
   Redacted
 } from "effect"
 import { YieldWrap } from "effect/Utils"
+import { FileSystem } from "@effect/platform"
 import { AuthConfig, type AuthConfigShape } from "./AuthConfig.js"
 import type { ApiKeyCredential, Credential, CredentialSource, OAuthCredential, StoredCredential } from "./Domain.js"
 import type { AuthError } from "./Errors.js"
-import { ConfigInvalid } from "./Errors.js"
+import { AdcInvalid, ConfigInvalid } from "./Errors.js"
 import { apiKeyCredential, bearerCredential, notLoggedIn } from "./internal/credentialHeaders.js"
+import * as GoogleAdc from "./internal/googleAdc.js"
 import * as SingleFlight from "./internal/singleFlight.js"
 import type { CredentialMode, ProviderConfig } from "./Provider.js"
 import { ProviderRegistry } from "./ProviderRegistry.js"
@@ -94,6 +96,12 @@ export type Source =
     readonly _tag: "OAuth"
     readonly origin: Extract<CredentialSource, { readonly _tag: "OAuth" }>
     readonly credential: OAuthCredential
+  }
+  | SourceBase & {
+    /** Google's Application Default Credentials (`google_adc` providers), or why they cannot be used. */
+    readonly _tag: "Adc"
+    readonly origin: Extract<CredentialSource, { readonly _tag: "Adc" }>
+    readonly adc: Either.Either<GoogleAdc.Adc, AdcInvalid | ConfigInvalid>
   }
 
 /** A provider that can give a credential now, and the source `resolve` would use. */
@@ -185,6 +193,8 @@ export const make = (
     const config = yield* AuthConfig
     const refresher = yield* Refresher
     const chooseAccount = options.chooseAccount ?? configuredAccount(config)
+    // Only `google_adc` providers read a file of their own (the ADC); a runtime without a file system has none.
+    const files = yield* Effect.serviceOption(FileSystem.FileSystem)
     // A login's Credential depends only on the login object and its provider: reuse it
     // while the store hands back the same object (a fresh token in memory costs no allocation).
     const bearerCache = new WeakMap<OAuthCredential, Credential>()
@@ -226,7 +236,7 @@ export const make = (
       return Effect.map(chosenAccount(provider, of), (chosen) =>
         of.map((credential): Source => ({
           _tag: "StoredKey",
-          origin: { _tag: "StoredKey", store: store.location },
+          origin: { _tag: "StoredKey", store: store.locationOf?.(credential) ?? store.location },
           credential,
           eligible: credential.account === chosen,
           usable: true
@@ -240,12 +250,34 @@ export const make = (
         Effect.map(Clock.currentTimeMillis, (now) =>
           of.map((credential): Source => ({
             _tag: "OAuth",
-            origin: { _tag: "OAuth", store: store.location },
+            origin: { _tag: "OAuth", store: store.locationOf?.(credential) ?? store.location },
             credential,
             eligible: credential.account === chosen,
             usable: loginUsable(credential, now)
           }))))
     }
+
+    /**
+     * The ADC file, read afresh (it is small, and gcloud may rewrite it). A file that cannot
+     * be used is a source saying why, except gcloud's default file when it is simply absent:
+     * that is no source (`resolve` then names it), so `status` and `available` stay quiet
+     * for people who do not use Google Cloud.
+     */
+    const fromAdc: Step = Effect.gen(function*() {
+      const path = yield* GoogleAdc.adcPath
+      const adc = Option.isNone(files)
+        ? Either.left(new ConfigInvalid({ source: path, field: "(file)", reason: "this runtime has no file system to read it from" }))
+        : yield* Effect.either(GoogleAdc.readAdc(files.value))
+      if (Either.isLeft(adc) && adc.left._tag === "AdcInvalid" && adc.left.reason === "no such file") {
+        const explicit = yield* Effect.orElseSucceed(Config.string("GOOGLE_APPLICATION_CREDENTIALS"), () => "")
+        if (explicit.trim() === "") return []
+      }
+      const origin = Either.match(adc, {
+        onLeft: () => ({ _tag: "Adc" as const, path }),
+        onRight: (a) => ({ _tag: "Adc" as const, path, type: a.credentials.type, account: GoogleAdc.accountOf(a) })
+      })
+      return [{ _tag: "Adc", origin, adc, eligible: true, usable: Either.isRight(adc) }]
+    })
 
     /**
      * The sources of one provider, in the order its mode gives, as lazy steps: the store is
@@ -263,6 +295,7 @@ export const make = (
             (all) => (stored = all)
           )
       )
+      if (provider.kind === "google_adc") return [fromAdc]
       const env = named === undefined ? fromEnv(provider) : nothing
       const file = named === undefined ? fromConfig(provider) : nothing
       const storedKeys = Effect.flatMap(storedOnce, (all) => fromStoredKeys(provider, all))
@@ -293,13 +326,28 @@ export const make = (
         (fresh): Found => {
           let credential = bearerCache.get(fresh)
           if (credential === undefined) {
-            credential = bearerCredential(provider, fresh, store.location)
+            credential = bearerCredential(provider, fresh, store.locationOf?.(fresh) ?? store.location)
             bearerCache.set(fresh, credential)
           }
           // The Refresher's boundary: fresh while expiresAt − now > its margin.
           return { credential, until: refreshDueAt(fresh, skewMillis) }
         }
       )
+
+    /** A bearer token for the ADC, held in memory by the Refresher (one grant at a time per file and identity). */
+    const adcBearer = (provider: ProviderConfig, adc: GoogleAdc.Adc, force: boolean) =>
+      Effect.gen(function*() {
+        const c = adc.credentials
+        const account = `${adc.path}#${c.type === "service_account" ? c.client_email : c.client_id}`
+        const login = yield* refresher.held(
+          { provider: provider.id, account },
+          GoogleAdc.grant(provider, adc, account, config.httpTimeout),
+          { force }
+        )
+        const credential = GoogleAdc.adcCredential(provider, adc, login, yield* GoogleAdc.vertexBaseUrl(provider, adc))
+        const expiresAt = login.tokens.expiresAt
+        return { credential, until: expiresAt === undefined ? Infinity : expiresAt.epochMillis - skewMillis } satisfies Found
+      })
 
     // On the hot path: built only when debug logging is on (a trace costs more than a resolve).
     const chosen = (provider: ProviderConfig, source: Source) =>
@@ -310,7 +358,8 @@ export const make = (
               provider: provider.id,
               source: source._tag,
               ...(source._tag === "Env" ? { variable: source.origin.variable } : {}),
-              ...(source._tag === "StoredKey" || source._tag === "OAuth" ? { account: source.credential.account } : {})
+              ...(source._tag === "StoredKey" || source._tag === "OAuth" ? { account: source.credential.account } : {}),
+              ...(source._tag === "Adc" ? { adc: source.origin.path } : {})
             })
           )
         ),
@@ -326,6 +375,12 @@ export const make = (
         for (const step of plan(provider, account)) {
           const source = (yield* step).find((s) => s.eligible)
           if (source === undefined) continue
+          if (source._tag === "Adc") {
+            if (Either.isLeft(source.adc)) return yield* Effect.fail(source.adc.left)
+            const found = yield* adcBearer(provider, source.adc.right, force)
+            yield* chosen(provider, source)
+            return found
+          }
           if (source._tag !== "OAuth") {
             yield* chosen(provider, source)
             const credential = source._tag === "StoredKey"
@@ -343,6 +398,9 @@ export const make = (
             Effect.annotateLogs({ provider: provider.id, account: source.credential.account, rule: "ReauthRequired" })
           )
           refused = got.left
+        }
+        if (provider.kind === "google_adc") {
+          return yield* Effect.fail(new AdcInvalid({ path: yield* GoogleAdc.adcPath, reason: "no such file" }))
         }
         return yield* Effect.fail(refused ?? notLoggedIn(provider, account))
       })

@@ -114,6 +114,17 @@ export type CredentialSource =
   | { readonly _tag: "Config"; readonly path: string }
   | { readonly _tag: "StoredKey"; readonly store: string }
   | { readonly _tag: "OAuth"; readonly store: string }
+  /**
+   * Google's Application Default Credentials: the file, its type and who it is (the
+   * service account, or the gcloud user and quota project); never copied into a store.
+   * Type and account are unknown when the file cannot be used.
+   */
+  | {
+    readonly _tag: "Adc"
+    readonly path: string
+    readonly type?: "authorized_user" | "service_account"
+    readonly account?: string
+  }
 
 interface CredentialBase {
   readonly provider: string

@@ -258,6 +258,21 @@ export class UnknownProvider extends Schema.TaggedError<UnknownProvider>()("Unkn
   }
 }
 
+/**
+ * Google's Application Default Credentials are missing or unusable (the `vertex` provider).
+ * The file is named; its content never is (it holds a refresh token or a private key).
+ */
+export class AdcInvalid extends Schema.TaggedError<AdcInvalid>()("AdcInvalid", {
+  /** The ADC file (GOOGLE_APPLICATION_CREDENTIALS, or gcloud's default). */
+  path: Schema.String,
+  reason: Schema.String
+}) {
+  readonly exitCode = ExitCode.AuthRequired
+  override get message() {
+    return `Google Application Default Credentials ${this.path}: ${this.reason}. Run \`gcloud auth application-default login\`, or set GOOGLE_APPLICATION_CREDENTIALS to a service account key file.`
+  }
+}
+
 /** Every error agent-auth reports. */
 export type AuthError =
   | NotLoggedIn
@@ -277,6 +292,7 @@ export type AuthError =
   | ConfigInvalid
   | PortUnavailable
   | UnknownProvider
+  | AdcInvalid
 
 /** Errors a `TokenStore` may fail with. */
 export type TokenStoreError = StoreCorrupted | StoreLocked | StorePermissions | StoreError

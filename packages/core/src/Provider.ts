@@ -7,7 +7,8 @@
 import { Schema } from "effect"
 import { ProviderId, Secret } from "./Domain.js"
 
-export const ProviderKind = Schema.Literal("openai", "oidc", "api_key")
+/** `google_adc`: a bearer token from Google's Application Default Credentials (the `vertex` built-in). */
+export const ProviderKind = Schema.Literal("openai", "oidc", "api_key", "google_adc")
 export type ProviderKind = typeof ProviderKind.Type
 
 /** Which credential wins when several exist (config.json `mode`). */
@@ -67,7 +68,7 @@ export class ProviderConfig extends Schema.Class<ProviderConfig>("ProviderConfig
   originator: Schema.optional(Schema.String)
 }) {
   get canLogin(): boolean {
-    return this.kind !== "api_key" && this.mode !== "api_key_only"
+    return this.kind !== "api_key" && this.kind !== "google_adc" && this.mode !== "api_key_only"
   }
   get takesApiKey(): boolean {
     return this.mode !== "oauth_only"
@@ -117,6 +118,48 @@ export const anthropic = ProviderConfig.make({
   mode: "api_key_only"
 })
 
+/**
+ * Google's Gemini API with an API key (shared/PROVIDERS.md). Not Gemini CLI's OAuth login:
+ * Google's terms forbid its tokens in other software, and accounts have been suspended for it.
+ */
+export const google = ProviderConfig.make({
+  id: "google",
+  kind: "api_key",
+  displayName: "Google Gemini API",
+  scopes: [],
+  authorizeParams: {},
+  redirect: { host: "127.0.0.1", path: "/callback", ports: [0] },
+  refreshFormat: "form",
+  revokeFormat: "form",
+  device: "none",
+  apiKeyBaseUrl: "https://generativelanguage.googleapis.com/v1beta",
+  apiKeyEnv: ["GEMINI_API_KEY", "GOOGLE_API_KEY"],
+  apiKeyHeader: "x-goog-api-key",
+  mode: "api_key_only"
+})
+
+/**
+ * Vertex AI with Application Default Credentials (`gcloud auth application-default login`,
+ * or a service account key in GOOGLE_APPLICATION_CREDENTIALS). The base URL comes from
+ * GOOGLE_CLOUD_PROJECT and GOOGLE_CLOUD_LOCATION unless `apiBaseUrl` is set (where
+ * `{project}` and `{location}` are filled in); `endpoints.token` replaces Google's token
+ * endpoint (and a service account's `token_uri`).
+ */
+export const vertex = ProviderConfig.make({
+  id: "vertex",
+  kind: "google_adc",
+  displayName: "Google Vertex AI",
+  scopes: ["https://www.googleapis.com/auth/cloud-platform"],
+  authorizeParams: {},
+  redirect: { host: "127.0.0.1", path: "/callback", ports: [0] },
+  refreshFormat: "form",
+  revokeFormat: "form",
+  device: "none",
+  apiKeyEnv: [],
+  apiKeyHeader: "authorization",
+  mode: "oauth_only"
+})
+
 /** Defaults for a provider added in config.json with `kind: "oidc"`. */
 export const oidcDefaults = {
   kind: "oidc",
@@ -131,7 +174,7 @@ export const oidcDefaults = {
   mode: "auto"
 } as const
 
-export const builtins: ReadonlyArray<ProviderConfig> = [openai, anthropic]
+export const builtins: ReadonlyArray<ProviderConfig> = [openai, anthropic, google, vertex]
 
 /** The endpoints of an authorization server, from discovery or derived from the provider. */
 export class AuthServerMetadata extends Schema.Class<AuthServerMetadata>("AuthServerMetadata")({

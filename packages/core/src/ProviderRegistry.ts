@@ -43,7 +43,7 @@ export const applyOverride = (
     endpoints: { ...from.endpoints, ...o.endpoints }
   }
   for (const field of ["issuer", "clientId"] as const) {
-    if (merged.kind !== "api_key" && merged[field] === undefined) {
+    if (merged.kind !== "api_key" && merged.kind !== "google_adc" && merged[field] === undefined) {
       return Effect.fail(new ConfigInvalid({ source, field: `providers.${id}.${field}`, reason: "required for an OAuth provider" }))
     }
   }

@@ -45,10 +45,11 @@ import type { AuthError, TokenStoreError } from "./Errors.js"
 import { ReauthRequired, TokenEndpointError } from "./Errors.js"
 import { notLoggedIn } from "./internal/credentialHeaders.js"
 import { logUrl, requestTokens } from "./internal/tokenEndpoint.js"
+import * as SingleFlight from "./internal/singleFlight.js"
 import { tokenSetOf } from "./internal/tokenSet.js"
 import type { ProviderConfig } from "./Provider.js"
 import { ProviderRegistry } from "./ProviderRegistry.js"
-import { TokenStore } from "./TokenStore.js"
+import { makeMemory, TokenStore } from "./TokenStore.js"
 
 export interface FreshOptions {
   readonly minValidity?: Duration.DurationInput | undefined
@@ -63,6 +64,17 @@ export interface FreshOptions {
 
 export interface RefresherShape {
   readonly fresh: (key: CredentialKey, options?: FreshOptions) => Effect.Effect<OAuthCredential, AuthError>
+  /**
+   * Tokens this process obtains itself from a credential that is not in the store (Google's
+   * Application Default Credentials): held in memory, and obtained with `grant` when there
+   * are none or they are due (or `force`), one grant per key at a time through the same
+   * single flight as `fresh`, transient failures retried on the same schedule.
+   */
+  readonly held: (
+    key: CredentialKey,
+    grant: Effect.Effect<OAuthCredential, AuthError, HttpClient.HttpClient>,
+    options?: Pick<FreshOptions, "minValidity" | "force">
+  ) => Effect.Effect<OAuthCredential, AuthError>
 }
 
 export class Refresher extends Context.Tag("@agent-auth/core/Refresher")<Refresher, RefresherShape>() {}
@@ -506,7 +518,37 @@ export const make = (
         : go
     }
 
-    return Refresher.of({ fresh })
+    // In memory only: what `held` obtained (the credential it came from stays where it is).
+    const heldStore = yield* makeMemory
+    // Nothing is rotated here (the ADC file keeps its refresh token or key), so a plain single
+    // flight suffices: an interrupted grant loses nothing.
+    const heldFlights = SingleFlight.make<OAuthCredential, AuthError>()
+    const held = (
+      key: CredentialKey,
+      grant: Effect.Effect<OAuthCredential, AuthError, HttpClient.HttpClient>,
+      options: Pick<FreshOptions, "minValidity" | "force"> = {}
+    ): Effect.Effect<OAuthCredential, AuthError> => {
+      const minMillis = options.minValidity === undefined ? skewMillis : Duration.toMillis(Duration.decode(options.minValidity))
+      const obtain: Effect.Effect<OAuthCredential, AuthError> = heldFlights.run(
+        `held:${keyString(key)}`,
+        grant.pipe(
+          Effect.provideService(HttpClient.HttpClient, http),
+          Effect.retry({ schedule, while: isTransient }),
+          Effect.tap((login) => heldStore.set(login))
+        ),
+        Effect.suspend(() => look(false))
+      )
+      const look = (force: boolean): Effect.Effect<OAuthCredential, AuthError> =>
+        Effect.flatMap(heldStore.get(key), (current) =>
+          Effect.flatMap(Clock.currentTimeMillis, (now) =>
+            !force && Option.isSome(current) && current.value._tag === "OAuthCredential" &&
+              isFresh(current.value, now, minMillis)
+              ? Effect.succeed(current.value)
+              : obtain))
+      return look(options.force === true)
+    }
+
+    return Refresher.of({ fresh, held })
   })
 
 export const layer: Layer.Layer<

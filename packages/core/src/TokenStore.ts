@@ -15,6 +15,11 @@ export interface TokenStoreShape {
   /** Where the credentials are, for people: a file path, "memory", "keyring". */
   readonly location: string
   /**
+   * Where one credential lives, for a store that keeps them in more than one place (`auto`:
+   * the keychain or the file); without it, `location`. Synchronous: what the store last saw.
+   */
+  readonly locationOf?: ((key: CredentialKey) => string) | undefined
+  /**
    * Synchronous and free: a number that changes whenever what this store holds may have
    * changed as far as this instance knows: a write through it (`set`, `remove`, a `modify`
    * that wrote), or a read that found the content changed by someone else (another process,

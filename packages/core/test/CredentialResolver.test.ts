@@ -77,6 +77,8 @@ const brief = (s: CredentialResolver.Source): string => {
     ? s.origin.variable
     : s._tag === "Config"
     ? "config"
+    : s._tag === "Adc"
+    ? s.origin.path
     : s.credential.account
   return `${s._tag}:${what}${s.eligible ? ":e" : ""}${s.usable ? ":u" : ""}`
 }

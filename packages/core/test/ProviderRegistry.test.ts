@@ -25,10 +25,10 @@ describe("ProviderRegistry", () => {
   it.effect("lists the built-ins and configured providers", () =>
     Effect.gen(function*() {
       const r = yield* ProviderRegistry.ProviderRegistry
-      expect(r.list.map((p) => p.id)).toEqual(["openai", "anthropic", "acme"])
+      expect(r.list.map((p) => p.id)).toEqual(["openai", "anthropic", "google", "vertex", "acme"])
       const unknown = yield* Effect.flip(r.get("nope"))
       expect(unknown._tag).toBe("UnknownProvider")
-      expect(unknown.message).toContain("openai, anthropic, acme")
+      expect(unknown.message).toContain("openai, anthropic, google, vertex, acme")
     }).pipe(Effect.provide(registry({ providers: acme }))))
 
   it.effect("derives OpenAI's endpoints from its issuer, which config.json can override", () =>

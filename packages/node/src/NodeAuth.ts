@@ -28,6 +28,7 @@ import { Context, Effect, Layer } from "effect"
 import * as NodeBrowserLauncher from "./NodeBrowserLauncher.js"
 import * as NodeCallbackServer from "./NodeCallbackServer.js"
 import * as NodeCodexStore from "./NodeCodexStore.js"
+import * as NodeKeyringStore from "./NodeKeyringStore.js"
 import * as NodeTokenStore from "./NodeTokenStore.js"
 
 export interface Options {
@@ -40,8 +41,11 @@ export const tokenStore = Layer.unwrapEffect(
   Effect.map(AuthConfig.AuthConfig, (config) => {
     switch (config.store) {
       case "file":
-      case "auto":
         return NodeTokenStore.layerFile
+      case "auto":
+        return NodeKeyringStore.layerAuto
+      case "keyring":
+        return NodeKeyringStore.layerKeyring
       case "memory":
         return TokenStore.layerMemory
       case "codex":

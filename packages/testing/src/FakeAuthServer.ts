@@ -42,6 +42,8 @@ import * as S from "./internal/fakeAuthState.js"
 
 export type { Counts, FakeClient, FakeUser, FaultEndpoint, Flavor, GrantType, Introspection } from "./internal/fakeAuthState.js"
 export type { Issued as TokenResponseBody } from "./internal/fakeAuthApp.js"
+export type { ServiceAccount } from "./internal/fakeAuthJwtBearer.js"
+import type { ServiceAccount } from "./internal/fakeAuthJwtBearer.js"
 
 /** The public client every flavor accepts (token_endpoint_auth_method `none`, any loopback redirect). */
 export const defaultClientId = "agent-auth-test"
@@ -102,6 +104,8 @@ export interface FakeAuthServerOptions {
   readonly issParameter?: boolean
   /** JWT access tokens (with `exp`, `jti`). Default: true for openai, false (opaque) for oidc. */
   readonly jwtAccessTokens?: boolean
+  /** Service accounts whose signed assertions the JWT bearer grant (RFC 7523) accepts. */
+  readonly serviceAccounts?: ReadonlyArray<ServiceAccount>
   /** `layer` / `make`: the port on 127.0.0.1. Default 0 (any free port). */
   readonly port?: number
   /** `layerInMemory` / `makeInMemory`: the issuer URL. Default `http://127.0.0.1:9` (nothing listens there). */
@@ -304,7 +308,8 @@ const build = (issuer: string, options: FakeAuthServerOptions = {}) =>
         autoApprove: options.autoApprove ?? true,
         issParameter: options.issParameter ?? true,
         jwtAccessTokens: options.jwtAccessTokens ?? flavor === "openai",
-        defaultScope
+        defaultScope,
+        serviceAccounts: options.serviceAccounts ?? []
       }
     })
     const app = tracked(rawApp)

@@ -705,6 +705,7 @@ describe("FakeAuthServer in memory", () => {
         authorizationCode: 1,
         refreshToken: 1,
         deviceCode: 0,
+        jwtBearer: 0,
         otherGrant: 1,
         revocation: 1,
         jwks: 1,

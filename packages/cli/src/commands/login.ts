@@ -17,7 +17,7 @@ import {
   UsageError
 } from "@agent-auth/core"
 import type { Provider } from "@agent-auth/core"
-import { Clock, DateTime, type Duration, Effect, Option, Redacted } from "effect"
+import { Clock, DateTime, type Duration, Effect, Either, Option, Redacted } from "effect"
 import { demoBrowserLauncher, demoServer } from "../internal/demo.js"
 import { account, json, provider as providerArg, verbose } from "../internal/args.js"
 import * as C from "../internal/command.js"
@@ -92,6 +92,7 @@ export const login = C.make({
       const registry = yield* ProviderRegistry.ProviderRegistry
       if (args.provider !== undefined) {
         const p = yield* registry.get(args.provider)
+        if (p.kind === "google_adc") return yield* explainAdc(p)
         const method: Method = args.withApiKey || !p.canLogin ? "api_key" : args.device ? "device" : "browser"
         return yield* loginWith(p, method, args)
       }
@@ -131,6 +132,28 @@ export const login = C.make({
     })
 })
 
+/**
+ * `login vertex`: nothing to sign in to here. Vertex AI takes Google's Application Default
+ * Credentials, which gcloud writes (agent-auth reads them and stores nothing); this says
+ * how, and whether they are there. Never Gemini CLI's OAuth login (shared/PROVIDERS.md).
+ */
+const explainAdc = (p: Provider.ProviderConfig) =>
+  Effect.gen(function*() {
+    yield* say(
+      `${p.displayName} uses Google's Application Default Credentials; agent-auth reads them where gcloud keeps them and stores nothing.\n` +
+        `  - Your own Google account: run \`gcloud auth application-default login\`, and set GOOGLE_CLOUD_PROJECT.\n` +
+        `  - A service account: set GOOGLE_APPLICATION_CREDENTIALS to its JSON key file.`
+    )
+    const resolver = yield* CredentialResolver.CredentialResolver
+    const source = (yield* resolver.sources(p.id)).find((s) => s._tag === "Adc")
+    // No file: resolving fails naming where it looked, and the gcloud command.
+    if (source === undefined || source._tag !== "Adc") return yield* Effect.asVoid(resolver.resolve(p.id))
+    if (Either.isLeft(source.adc)) return yield* Effect.fail(source.adc.left)
+    yield* say(
+      `Found ${source.origin.path} (${source.origin.type}: ${source.origin.account}); \`agent-auth token ${p.id}\` gets an access token from it.`
+    )
+  })
+
 interface LoginArgs {
   readonly noBrowser: boolean
   readonly port: number | undefined
@@ -163,7 +186,7 @@ const loginWith = (p: Provider.ProviderConfig, method: Method, args: LoginArgs) 
       const credential = Domain.ApiKeyCredential.make({ provider: p.id, account: accountName ?? "default", key, obtainedAt: now })
       yield* store.set(credential)
       if (args.json) yield* event({ event: "logged_in", provider: p.id, account: credential.account, expires_at: null })
-      yield* say(`Stored an API key for ${p.displayName} (${Domain.mask(key)}) in ${store.location}.`)
+      yield* say(`Stored an API key for ${p.displayName} (${Domain.mask(key)}) in ${store.locationOf?.(credential) ?? store.location}.`)
       // Say so when another credential comes first (an environment variable, config.json, another account).
       const resolver = yield* CredentialResolver.CredentialResolver
       const first = (yield* resolver.sources(p.id)).find((s) => s.eligible && s.usable)
@@ -259,7 +282,7 @@ const loginWith = (p: Provider.ProviderConfig, method: Method, args: LoginArgs) 
     yield* say(
       `Logged in to ${p.displayName} as ${bold(who)}.` +
         (exp === undefined ? "" : ` The access token expires ${yield* expiry(exp)}; it is refreshed when due.`) +
-        `\nStored in ${store.location}.`
+        `\nStored in ${store.locationOf?.(credential) ?? store.location}.`
     )
     if (credential.tokens.refreshToken === undefined) {
       const ends = exp === undefined ? "when the provider ends it" : `when the access token expires (${yield* expiry(exp)})`

@@ -13,7 +13,8 @@ const { bold, green } = onStdout
 export const methodsOf = (p: { readonly canLogin: boolean; readonly takesApiKey: boolean; readonly device: string; readonly kind: string }) => [
   ...(p.canLogin ? ["browser"] : []),
   ...(p.canLogin && p.device !== "none" ? ["device"] : []),
-  ...(p.takesApiKey ? ["api_key"] : [])
+  ...(p.takesApiKey ? ["api_key"] : []),
+  ...(p.kind === "google_adc" ? ["gcloud_adc"] : [])
 ]
 
 /** How a usable provider's credential comes, in a few words. */
@@ -27,6 +28,8 @@ export const sourceText = (s: CredentialResolver.Source): string => {
       return "stored API key"
     case "OAuth":
       return `signed in as ${s.credential.claims.email ?? s.credential.account}`
+    case "Adc":
+      return `Application Default Credentials (${s.origin.account ?? s.origin.path})`
   }
 }
 

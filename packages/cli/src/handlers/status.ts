@@ -10,7 +10,7 @@
 import { CredentialResolver, Domain, ExitCode, ProviderRegistry, TokenStore } from "@agent-auth/core"
 import type { Provider } from "@agent-auth/core"
 import type { NodeTokenStore } from "@agent-auth/node"
-import { Clock, DateTime, Effect } from "effect"
+import { Clock, DateTime, Effect, Either } from "effect"
 import { exitWith } from "../internal/exit.js"
 import { data, event, expiry, MARK, onStdout } from "../internal/output.js"
 
@@ -125,6 +125,24 @@ export const status = (args: StatusArgs) =>
               refreshable: t.refreshToken !== undefined,
               refused: c.refusal === undefined ? null : { reason: c.refusal.reason, at: DateTime.formatIso(c.refusal.at) },
               token: Domain.mask(t.accessToken)
+            })
+            break
+          }
+          case "Adc": {
+            const o = s.origin
+            if (Either.isRight(s.adc)) {
+              yield* say(`  ${mark} Google Application Default Credentials ${o.path} (${o.type}: ${bold(o.account ?? "")})${note}`)
+              yield* say(`    - Token: obtained when used, held in memory only`)
+            } else {
+              yield* say(`  ${mark} ${s.adc.left.message}`)
+            }
+            entries.push({
+              source: "adc",
+              path: o.path,
+              type: o.type ?? null,
+              account: o.account ?? null,
+              ...common,
+              ...(Either.isLeft(s.adc) ? { error: s.adc.left.message } : {})
             })
             break
           }

@@ -9,6 +9,7 @@ import { SecureRandom } from "@agent-auth/core"
 import { type Clock, Duration, Effect, Option, Ref } from "effect"
 import type { Keys } from "./fakeAuthKeys.js"
 import * as S from "./fakeAuthState.js"
+import * as JwtBearer from "./fakeAuthJwtBearer.js"
 
 /** A response carrying this header is turned into a dropped connection by the transport. */
 export const RESET_HEADER = "x-fake-auth-connection-reset"
@@ -65,6 +66,8 @@ export interface AppConfig {
   readonly issParameter: boolean
   readonly jwtAccessTokens: boolean
   readonly defaultScope: string
+  /** Service accounts the JWT bearer grant accepts assertions from. */
+  readonly serviceAccounts: ReadonlyArray<JwtBearer.ServiceAccount>
 }
 
 export interface AppDeps {
@@ -506,6 +509,21 @@ export const makeApp = (deps: AppDeps): {
       }
     })
 
+  /** RFC 7523: an access token (no refresh token) for a service account whose assertion verifies. */
+  const jwtBearerGrant = (body: Params) =>
+    Effect.gen(function*() {
+      const t = yield* now
+      const verified = yield* Effect.promise(() =>
+        JwtBearer.verifyAssertion(body["assertion"], config.serviceAccounts, url(paths.token), t)
+      )
+      if ("_tag" in verified) return errorResponse(verified)
+      const fresh = yield* freshIds
+      const clientId = config.clients[0]?.clientId ?? verified.clientEmail
+      const issued = yield* modify((s, at) => S.mint(s, clientId, verified.scope, fresh, at, config.life))
+      const rendered = yield* render(issued)
+      return json({ access_token: rendered.access_token, token_type: "Bearer", expires_in: rendered.expires_in }, 200, noStore)
+    })
+
   const countKey = (grantType: string | undefined): keyof S.Counts =>
     grantType === "authorization_code"
       ? "authorizationCode"
@@ -513,6 +531,8 @@ export const makeApp = (deps: AppDeps): {
       ? "refreshToken"
       : grantType === "urn:ietf:params:oauth:grant-type:device_code"
       ? "deviceCode"
+      : grantType === JwtBearer.grantType
+      ? "jwtBearer"
       : "otherGrant"
 
   const shortGrant = (grantType: string | undefined): S.GrantType | undefined =>
@@ -534,6 +554,8 @@ export const makeApp = (deps: AppDeps): {
         if (Option.isNone(body)) {
           return errorResponse(S.failure("invalid_request", "the body must be application/x-www-form-urlencoded"))
         }
+        // A service account authenticates with its signed assertion, not as a client.
+        if (grantType === JwtBearer.grantType) return yield* jwtBearerGrant(body.value)
         const client = yield* authenticate(body.value)
         if (isFailure(client)) return errorResponse(client)
         return yield* tokenGrant(body.value, client)

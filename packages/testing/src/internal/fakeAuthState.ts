@@ -119,6 +119,8 @@ export interface Counts {
   readonly refreshToken: number
   /** RFC 8628 token polls, and OpenAI's `deviceauth/token` polls. */
   readonly deviceCode: number
+  /** RFC 7523 JWT bearer grants (a service account's signed assertion). */
+  readonly jwtBearer: number
   /** Token requests with any other (or no) grant type. */
   readonly otherGrant: number
   readonly revocation: number
@@ -134,6 +136,7 @@ export const emptyCounts: Counts = {
   authorizationCode: 0,
   refreshToken: 0,
   deviceCode: 0,
+  jwtBearer: 0,
   otherGrant: 0,
   revocation: 0,
   jwks: 0,

@@ -1,0 +1,237 @@
+/**
+ * The system keychain, reached through `@napi-rs/keyring` in a child process.
+ *
+ * Why a child process: the native calls are synchronous (even `AsyncEntry`'s constructor
+ * connects to D-Bus on the calling thread), and a session bus that accepts a connection but
+ * never answers blocks them forever. In our own thread that would freeze the CLI or the
+ * agent runtime; in a worker thread it would also hang the process at exit (Node joins its
+ * workers, and a thread stuck in native code never returns). A child process can always be
+ * killed. So every call goes to one long-lived helper process over its IPC channel (secrets
+ * never on a command line), each with a time limit; a call that runs out kills the helper
+ * and fails with `StoreError` naming the keychain. The next call starts a new helper.
+ *
+ * The helper's first call is the probe: loading the module and connecting must succeed
+ * within `probeTimeout` (3 s). On Linux every entry is pinned to Secret Service: the
+ * module's default silently falls back to the kernel keyutils store, which forgets
+ * everything at reboot.
+ *
+ * The helper never keeps the parent alive: it and its channel are unreferenced while no
+ * call is waiting, and it exits when the parent goes away (its IPC channel closes).
+ */
+import { StoreError } from "@agent-auth/core"
+import { Duration, Effect, Scope } from "effect"
+import * as ChildProcess from "node:child_process"
+import * as NodeFs from "node:fs"
+import { createRequire } from "node:module"
+import * as NodePath from "node:path"
+
+/** The keychain's name for people: errors, warnings and `status` say it. */
+export const keychainName: string = process.platform === "darwin"
+  ? "the macOS Keychain"
+  : process.platform === "win32"
+  ? "the Windows Credential Manager"
+  : "the system keychain (Secret Service)"
+
+export const defaultProbeTimeout: Duration.Duration = Duration.seconds(3)
+/** A working keychain answers in milliseconds; an unlock prompt or a stuck daemon must not hold a model call longer. */
+export const defaultCallTimeout: Duration.Duration = Duration.seconds(10)
+
+export interface KeychainHost {
+  /** Succeeds when the keychain answers within the probe limit (spawning the helper if need be). */
+  readonly probe: Effect.Effect<void, StoreError>
+  /** The password of an item, or null when there is none. */
+  readonly get: (service: string, username: string) => Effect.Effect<string | null, StoreError>
+  readonly set: (service: string, username: string, password: string) => Effect.Effect<void, StoreError>
+  /** True when an item was deleted. */
+  readonly remove: (service: string, username: string) => Effect.Effect<boolean, StoreError>
+}
+
+export interface HostOptions {
+  readonly probeTimeout?: Duration.DurationInput | undefined
+  readonly callTimeout?: Duration.DurationInput | undefined
+}
+
+/**
+ * The helper's program (CommonJS, given to `node -e`; its argument is the module's path).
+ * Replies `{ id, value }` or `{ id, error }`, the error's first line only.
+ */
+const helperScript = `"use strict"
+let keyring
+try { keyring = require(process.argv[1]) } catch (e) { keyring = { loadError: String(e && e.message || e) } }
+const options = { linux: { store: "secret-service" } }
+const run = (m) => {
+  if (keyring.loadError !== undefined) throw new Error("@napi-rs/keyring could not be loaded: " + keyring.loadError)
+  const entry = () => new keyring.Entry(m.service, m.username, options)
+  switch (m.op) {
+    case "probe": return (new keyring.Entry("agent-auth-probe", "probe", options).getPassword(), null)
+    case "get": return entry().getPassword()
+    case "set": return (entry().setPassword(m.password), null)
+    case "remove": return entry().deleteCredential()
+    default: throw new Error("unknown operation")
+  }
+}
+process.on("message", (m) => {
+  let reply
+  try { reply = { id: m.id, value: run(m) } } catch (e) { reply = { id: m.id, error: String(e && e.message || e).split("\\n")[0] } }
+  process.send(reply)
+})
+process.on("disconnect", () => process.exit(0))
+`
+
+/** The installed module's path, or why there is none (the CLI's optional dependency may be absent). */
+export const modulePath = (): { readonly path: string } | { readonly missing: string } => {
+  try {
+    return { path: createRequire(import.meta.url).resolve("@napi-rs/keyring") }
+  } catch {
+    return { missing: "@napi-rs/keyring is not installed" }
+  }
+}
+
+/**
+ * On Linux, why there is certainly no session bus to reach Secret Service through (then no
+ * helper is started): neither DBUS_SESSION_BUS_ADDRESS nor the systemd user bus socket.
+ */
+export const missingBus = (env: NodeJS.ProcessEnv = process.env): string | undefined => {
+  if (process.platform !== "linux" || (env.DBUS_SESSION_BUS_ADDRESS ?? "") !== "") return undefined
+  const runtime = env.XDG_RUNTIME_DIR ?? ""
+  if (runtime !== "" && NodeFs.existsSync(NodePath.join(runtime, "bus"))) return undefined
+  return "no D-Bus session bus: DBUS_SESSION_BUS_ADDRESS is not set"
+}
+
+/** Text from the native module, made safe for a message: one line, printable, bounded. */
+const clean = (text: string): string =>
+  // eslint-disable-next-line no-control-regex
+  text.replace(/[\u0000-\u001f\u007f-\u009f]/g, " ").trim().slice(0, 300) || "unknown error"
+
+interface Reply {
+  readonly id: number
+  readonly value?: unknown
+  readonly error?: string
+}
+
+type Request =
+  | { readonly op: "probe" }
+  | { readonly op: "get"; readonly service: string; readonly username: string }
+  | { readonly op: "set"; readonly service: string; readonly username: string; readonly password: string }
+  | { readonly op: "remove"; readonly service: string; readonly username: string }
+
+/** A helper process, started on the first call; killed when `scope` closes. */
+export const make = (options: HostOptions = {}): Effect.Effect<KeychainHost, never, Scope.Scope> =>
+  Effect.gen(function*() {
+    const probeTimeout = Duration.decode(options.probeTimeout ?? defaultProbeTimeout)
+    const callTimeout = Duration.decode(options.callTimeout ?? defaultCallTimeout)
+    let child: ChildProcess.ChildProcess | undefined
+    /** True once the current helper answered a call: later calls get `callTimeout`, the first `probeTimeout`. */
+    let proven = false
+    let seq = 0
+    const pending = new Map<number, (reply: Reply) => void>()
+
+    const fail = (reason: string) => new StoreError({ path: keychainName, reason })
+
+    const stop = () => {
+      const c = child
+      child = undefined
+      proven = false
+      if (c !== undefined && c.exitCode === null && c.signalCode === null) c.kill("SIGKILL")
+    }
+    yield* Scope.addFinalizer(yield* Effect.scope, Effect.sync(stop))
+
+    /** Reference the helper only while a call waits: an idle helper never keeps the parent running. */
+    const hold = () => {
+      if (child === undefined) return
+      if (pending.size > 0) {
+        child.ref()
+        child.channel?.ref()
+      } else {
+        child.unref()
+        child.channel?.unref()
+      }
+    }
+
+    const start = (): ChildProcess.ChildProcess | StoreError => {
+      const module = modulePath()
+      if ("missing" in module) return fail(module.missing)
+      let c: ChildProcess.ChildProcess
+      try {
+        c = ChildProcess.spawn(process.execPath, ["-e", helperScript, module.path], {
+          stdio: ["ignore", "ignore", "ignore", "ipc"],
+          // Not NODE_OPTIONS of the parent (a --require of a test runner, an inspector port).
+          env: { ...process.env, NODE_OPTIONS: "" },
+          windowsHide: true
+        })
+      } catch (e) {
+        return fail(`could not start the keychain helper: ${clean(String((e as Error).message ?? e))}`)
+      }
+      c.on("message", (reply: Reply) => {
+        const resume = pending.get(reply.id)
+        if (resume !== undefined) resume(reply)
+      })
+      const gone = (why: string) => {
+        if (child === c) {
+          child = undefined
+          proven = false
+        }
+        for (const [id, resume] of [...pending]) resume({ id, error: why })
+      }
+      c.on("exit", (code, signal) => gone(`the keychain helper exited (${signal ?? `code ${code}`})`))
+      c.on("error", (e) => gone(`the keychain helper failed: ${clean(e.message)}`))
+      return c
+    }
+
+    const call = (request: Request): Effect.Effect<unknown, StoreError> =>
+      Effect.suspend(() => {
+        const noBus = missingBus()
+        if (noBus !== undefined) return Effect.fail(fail(noBus))
+        if (child === undefined) {
+          const started = start()
+          if (started instanceof StoreError) return Effect.fail(started)
+          child = started
+        }
+        const c = child
+        const limit = proven ? callTimeout : probeTimeout
+        const id = ++seq
+        return Effect.async<unknown, StoreError>((resume) => {
+          pending.set(id, (reply) => {
+            pending.delete(id)
+            hold()
+            if (reply.error !== undefined) resume(Effect.fail(fail(clean(reply.error))))
+            else {
+              if (child === c) proven = true
+              resume(Effect.succeed(reply.value))
+            }
+          })
+          hold()
+          try {
+            c.send({ ...request, id })
+          } catch (e) {
+            pending.delete(id)
+            hold()
+            resume(Effect.fail(fail(`could not reach the keychain helper: ${clean(String((e as Error).message ?? e))}`)))
+          }
+          return Effect.sync(() => {
+            pending.delete(id)
+            hold()
+          })
+        }).pipe(
+          Effect.timeoutFail({
+            duration: limit,
+            onTimeout: () => {
+              // A helper stuck in a native call never comes back: kill it; the next call starts another.
+              if (child === c) stop()
+              return fail(
+                `it did not answer within ${Duration.format(limit)} (is the keyring daemon running and unlocked, and is DBUS_SESSION_BUS_ADDRESS right?)`
+              )
+            }
+          })
+        )
+      })
+
+    return {
+      probe: Effect.asVoid(call({ op: "probe" })),
+      get: (service, username) =>
+        Effect.flatMap(call({ op: "get", service, username }), (v) =>
+          v === null || typeof v === "string" ? Effect.succeed(v) : Effect.fail(fail("the helper answered a non-string"))),
+      set: (service, username, password) => Effect.asVoid(call({ op: "set", service, username, password })),
+      remove: (service, username) => Effect.map(call({ op: "remove", service, username }), (v) => v === true)
+    } satisfies KeychainHost
+  })
