@@ -273,6 +273,25 @@ export class AdcInvalid extends Schema.TaggedError<AdcInvalid>()("AdcInvalid", {
   }
 }
 
+/**
+ * A SQL store's row was encrypted under a key this process was not given (or fails its
+ * authentication tag): the configured key is wrong. Nothing is overwritten.
+ */
+export class StoreKeyRejected extends Schema.TaggedError<StoreKeyRejected>()("StoreKeyRejected", {
+  /** The environment variable to fix. */
+  variable: Schema.String,
+  /** The key id stored beside the row (a hash prefix, never the key). */
+  keyId: Schema.String,
+  /** The key id of the configured key. */
+  currentKeyId: Schema.String,
+  reason: Schema.String
+}) {
+  readonly exitCode = ExitCode.Store
+  override get message() {
+    return `Stored credentials were encrypted with key ${this.keyId}, but ${this.reason}. Set ${this.variable} to the key they were written with (earlier keys go in AGENT_AUTH_ENCRYPTION_KEYS_PREVIOUS, comma-separated); nothing was overwritten.`
+  }
+}
+
 /** Every error agent-auth reports. */
 export type AuthError =
   | NotLoggedIn
@@ -293,9 +312,10 @@ export type AuthError =
   | PortUnavailable
   | UnknownProvider
   | AdcInvalid
+  | StoreKeyRejected
 
 /** Errors a `TokenStore` may fail with. */
-export type TokenStoreError = StoreCorrupted | StoreLocked | StorePermissions | StoreError
+export type TokenStoreError = StoreCorrupted | StoreLocked | StorePermissions | StoreError | StoreKeyRejected
 
 /**
  * `refresh` of a login the provider gave no refresh token: it cannot be refreshed, yet it
