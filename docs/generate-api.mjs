@@ -15,7 +15,8 @@ const packages = [
   ["@agent-auth/core", "packages/core/src/index.ts"],
   ["@agent-auth/node", "packages/node/src/index.ts"],
   ["@agent-auth/ai", "packages/ai/src/index.ts"],
-  ["@agent-auth/testing", "packages/testing/src/index.ts"]
+  ["@agent-auth/testing", "packages/testing/src/index.ts"],
+  ["@agent-auth/server", "packages/server/src/index.ts"]
 ]
 
 const { config } = ts.readConfigFile(path.join(root, "tsconfig.base.json"), ts.sys.readFile)

@@ -1,0 +1,4 @@
+import { PendingLogins } from "../src/index.js"
+import * as PendingLoginsSuite from "./PendingLoginsSuite.js"
+
+PendingLoginsSuite.suite("layerMemory", PendingLogins.layerMemory)
