@@ -230,6 +230,25 @@ export class UnknownProvider extends Schema.TaggedError<UnknownProvider>()("Unkn
 }
 
 /**
+ * A SQL store's row was encrypted under a key this process was not given (or fails its
+ * authentication tag): the configured key is wrong. Nothing is overwritten.
+ */
+export class StoreKeyRejected extends Schema.TaggedError<StoreKeyRejected>()("StoreKeyRejected", {
+  /** The environment variable to fix. */
+  variable: Schema.String,
+  /** The key id stored beside the row (a hash prefix, never the key). */
+  keyId: Schema.String,
+  /** The key id of the configured key. */
+  currentKeyId: Schema.String,
+  reason: Schema.String
+}) {
+  readonly exitCode = ExitCode.Store
+  override get message() {
+    return `Stored credentials were encrypted with key ${this.keyId}, but ${this.reason}. Set ${this.variable} to the key they were written with (earlier keys go in AGENT_AUTH_ENCRYPTION_KEYS_PREVIOUS, comma-separated); nothing was overwritten.`
+  }
+}
+
+/**
  * A hosted sign-in callback that cannot complete: its state is unknown or already used (a
  * state is single-use, on every replica), its pending login expired, or it came back to a
  * different principal than the one that started it (a login link sent to someone else).
@@ -267,7 +286,8 @@ export type AuthError =
   | ConfigInvalid
   | PortUnavailable
   | UnknownProvider
+  | StoreKeyRejected
   | SignInRefused
 
 /** Errors a `TokenStore` may fail with. */
-export type TokenStoreError = StoreCorrupted | StoreLocked | StorePermissions | StoreError
+export type TokenStoreError = StoreCorrupted | StoreLocked | StorePermissions | StoreError | StoreKeyRejected
