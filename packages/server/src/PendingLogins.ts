@@ -8,9 +8,12 @@
  * Layers: `layerMemory` (one process) and `layerSql` (any `@effect/sql` client, secrets
  * encrypted) in this module.
  */
-import type { PkceFlow, StoreError } from "@agent-auth/core"
+import type { PkceFlow, StoreError, TokenStoreError } from "@agent-auth/core"
 import { SignInRefused } from "@agent-auth/core"
+import type { SecretBox } from "@agent-auth/sql"
+import type { SqlClient } from "@effect/sql"
 import { Clock, Context, Duration, Effect, Layer, Ref } from "effect"
+import * as SqlPendingLogins from "./internal/sqlPendingLogins.js"
 
 /** A started login: what `PkceFlow.complete` needs, whose it is, and until when it may complete. */
 export interface PendingLogin {
@@ -28,9 +31,10 @@ export interface PendingLoginsShape {
   /**
    * Removes the login of `state` and returns it. A state is used once: of two callbacks
    * with the same state (on any replicas), one gets the login and the other `unknown`.
-   * An expired login is removed too, and refused as `expired`.
+   * An expired login is removed too, and refused as `expired`. `StoreKeyRejected` when
+   * the row was sealed under a key this replica was not given.
    */
-  readonly take: (state: string) => Effect.Effect<PendingLogin, SignInRefused | StoreError>
+  readonly take: (state: string) => Effect.Effect<PendingLogin, SignInRefused | TokenStoreError>
 }
 
 export class PendingLogins extends Context.Tag("@agent-auth/server/PendingLogins")<PendingLogins, PendingLoginsShape>() {}
@@ -72,3 +76,20 @@ export const makeMemory: Effect.Effect<PendingLoginsShape> = Effect.gen(function
 })
 
 export const layerMemory: Layer.Layer<PendingLogins> = Layer.effect(PendingLogins, makeMemory)
+
+/**
+ * In SQL, shared by every replica on one database: the `SqlClient` and `SecretBox` of
+ * `@agent-auth/sql` (`SqlStoreConfig.layerClient`, `SecretBox.layerConfig`). Its table
+ * (`agent_auth_pending_logins`) is created by its own migrations on first use.
+ */
+export const makeSql = (options: { readonly location: string }): Effect.Effect<
+  PendingLoginsShape,
+  StoreError,
+  SqlClient.SqlClient | SecretBox.SecretBox
+> => Effect.map(SqlPendingLogins.make(options), PendingLogins.of)
+
+export const layerSql = (options: { readonly location: string }): Layer.Layer<
+  PendingLogins,
+  StoreError,
+  SqlClient.SqlClient | SecretBox.SecretBox
+> => Layer.effect(PendingLogins, makeSql(options))
