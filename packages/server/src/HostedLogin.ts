@@ -12,14 +12,15 @@
  * - `GET  {base}/status`           the principal's logins, without any secret.
  *
  * Who the principal is stays the host application's business: `options.principal` reads
- * it from the request (a session cookie, a verified header). A request without one is
- * answered 401 and touches nothing.
+ * it from the request (a session cookie, a verified header). A request without one (or
+ * with a name no store accepts) is answered 401 and touches nothing.
  */
 import type { AuthConfig, AuthError, JwtVerifier, SecureRandom } from "@agent-auth/core"
 import { PkceFlow, ProviderRegistry, Revoker, SignInRefused, TokenStore, UnknownProvider } from "@agent-auth/core"
 import type { HttpClient } from "@effect/platform"
 import { HttpRouter, HttpServerRequest, HttpServerResponse } from "@effect/platform"
-import { Clock, Duration, Effect, Option } from "effect"
+import { SqlStoreConfig } from "@agent-auth/sql"
+import { Clock, Duration, Effect, Exit, Option } from "effect"
 import type { LoginSummary } from "./internal/responses.js"
 import { errorResponse, summarize, unauthenticated } from "./internal/responses.js"
 import { defaultTimeToLive, PendingLogins } from "./PendingLogins.js"
@@ -84,6 +85,8 @@ export const router = (options: Options): HttpRouter.HttpRouter<never, Requireme
     f: (principal: string) => Effect.Effect<HttpServerResponse.HttpServerResponse, AuthError, R>
   ) =>
     Effect.flatMap(HttpServerRequest.HttpServerRequest, options.principal).pipe(
+      // A name no store accepts (empty, control characters, too long) is no principal either.
+      Effect.map(Option.filter((p) => Exit.isSuccess(Effect.runSyncExit(SqlStoreConfig.checkPrincipal(p))))),
       Effect.flatMap(Option.match({ onNone: () => Effect.succeed(unauthenticated), onSome: f })),
       Effect.catchAll((e) =>
         Effect.logDebug("hosted sign-in refused").pipe(

@@ -130,6 +130,13 @@ describe("HostedLogin routes", () => {
       expect((yield* call("GET", callback, "alice")).status).toBe(303)
     }).pipe(Effect.provide(layer)))
 
+  it.effect("a principal no store accepts counts as none", () =>
+    Effect.gen(function*() {
+      for (const name of ["", "a\tb", "x".repeat(257)]) {
+        expect((yield* call("GET", "/auth/status", name)).status).toBe(401)
+      }
+    }).pipe(Effect.provide(layer)))
+
   it.effect("bob cannot complete alice's login: refused, the state is spent, no store gets tokens", () =>
     Effect.gen(function*() {
       const fake = yield* FakeAuthServer.FakeAuthServer
