@@ -4,92 +4,13 @@
  * into the right principal's store, and neither principal can read, complete, overwrite or
  * log out the other's logins through the routes.
  */
-import { AuthConfig, JwtVerifier, ProviderRegistry } from "@agent-auth/core"
-import { FakeAuthServer, TestSecureRandom } from "@agent-auth/testing"
-import { HttpClient, HttpClientRequest, HttpRouter, HttpServerRequest, HttpServerResponse } from "@effect/platform"
+import { PendingLogins, PrincipalStores } from "@agent-auth/server"
+import { FakeAuthServer } from "@agent-auth/testing"
 import { describe, expect, it } from "@effect/vitest"
-import { Effect, Layer, Option, Redacted, TestClock } from "effect"
-import { HostedLogin, PendingLogins, PrincipalStores } from "../src/index.js"
+import { Effect, Layer, Redacted, TestClock } from "effect"
+import { accessTokens, authorize, baseLayer, call, callbackPath, PUBLIC, startLogin, statusOf, storeOf } from "./support/hostedRoutes.js"
 
-const ISSUER = "http://127.0.0.1:9"
-const PUBLIC = "https://agents.example"
-
-const options: HostedLogin.Options = {
-  publicUrl: PUBLIC,
-  timeToLive: "5 minutes",
-  principal: (request) => Effect.succeed(Option.fromNullable(request.headers["x-principal"]))
-}
-
-/** A hosted service is a web application: a confidential client with its exact redirect URI. */
-const WEB_CLIENT = { clientId: "agents-web", clientSecret: "agents-web-secret-for-tests", redirectUris: [`${PUBLIC}/auth/callback`], allowLoopbackRedirects: false }
-
-const layer = (() => {
-  const base = Layer.mergeAll(
-    AuthConfig.layerWith({
-      file: {
-        providers: {
-          acme: { kind: "oidc", issuer: ISSUER, clientId: WEB_CLIENT.clientId, clientSecret: Redacted.make(WEB_CLIENT.clientSecret) }
-        }
-      }
-    }),
-    TestSecureRandom.layer(3),
-    PendingLogins.layerMemory,
-    PrincipalStores.layerMemory
-  ).pipe(Layer.provideMerge(FakeAuthServer.layerInMemory({ issuer: ISSUER, clients: [WEB_CLIENT] })))
-  return Layer.mergeAll(ProviderRegistry.layer, JwtVerifier.layer).pipe(Layer.provideMerge(base))
-})()
-
-interface Answer {
-  readonly status: number
-  readonly location: string | undefined
-  readonly body: string
-}
-
-/** One request through the routes, as `principal` (or nobody). */
-const call = (method: "GET" | "POST", path: string, principal?: string) =>
-  Effect.gen(function*() {
-    const app = yield* HttpRouter.toHttpApp(HostedLogin.router(options))
-    const request = new Request(new URL(path, PUBLIC), {
-      method,
-      headers: principal === undefined ? {} : { "x-principal": principal }
-    })
-    const response = yield* app.pipe(
-      Effect.provideService(HttpServerRequest.HttpServerRequest, HttpServerRequest.fromWeb(request)),
-      Effect.catchTag("RouteNotFound", () => Effect.succeed(HttpServerResponse.empty({ status: 404 })))
-    )
-    const web = HttpServerResponse.toWeb(response)
-    return { status: web.status, location: web.headers.get("location") ?? undefined, body: yield* Effect.promise(() => web.text()) } as Answer
-  })
-
-/** What the browser does at the provider: the fake approves at once and redirects to the callback. */
-const authorize = (url: string) =>
-  Effect.gen(function*() {
-    const response = yield* (yield* HttpClient.HttpClient).execute(HttpClientRequest.get(url))
-    expect(response.status).toBe(302)
-    return response.headers["location"]!
-  }).pipe(Effect.scoped)
-
-/** The callback URL's path and query, as the browser would request it from the service. */
-const callbackPath = (location: string) => {
-  const url = new URL(location)
-  expect(`${url.origin}${url.pathname}`).toBe(`${PUBLIC}/auth/callback`)
-  return `${url.pathname}${url.search}`
-}
-
-/** Starts a login as `principal` and returns the callback path the provider sends back. */
-const startLogin = (principal: string) =>
-  Effect.gen(function*() {
-    const started = yield* call("GET", "/auth/login/acme", principal)
-    expect(started.status).toBe(303)
-    return callbackPath(yield* authorize(started.location!))
-  })
-
-const storeOf = (principal: string) => Effect.flatMap(PrincipalStores.PrincipalStores, (s) => s.forPrincipal(principal))
-const accessTokens = (principal: string) =>
-  Effect.map(Effect.flatMap(storeOf(principal), (s) => s.list()), (list) =>
-    list.map((c) => (c._tag === "OAuthCredential" ? Redacted.value(c.tokens.accessToken) : "api-key")))
-const statusOf = (principal: string) =>
-  Effect.map(call("GET", "/auth/status", principal), (a) => JSON.parse(a.body) as { principal: string; logins: Array<{ account: string }> })
+const layer = Layer.mergeAll(PendingLogins.layerMemory, PrincipalStores.layerMemory).pipe(Layer.provideMerge(baseLayer))
 
 describe("HostedLogin routes", () => {
   it.effect("a login completes into the store of the principal that started it, and only there", () =>
