@@ -16,7 +16,8 @@ const packages = [
   ["@agent-auth/node", "packages/node/src/index.ts"],
   ["@agent-auth/ai", "packages/ai/src/index.ts"],
   ["@agent-auth/sql", "packages/sql/src/index.ts"],
-  ["@agent-auth/testing", "packages/testing/src/index.ts"]
+  ["@agent-auth/testing", "packages/testing/src/index.ts"],
+  ["@agent-auth/server", "packages/server/src/index.ts"]
 ]
 
 const { config } = ts.readConfigFile(path.join(root, "tsconfig.base.json"), ts.sys.readFile)

@@ -66,8 +66,8 @@ const nativeClient = (clientId: string) => ({
   client_id: clientId,
   application_type: "native",
   token_endpoint_auth_method: "none",
-  // Native clients' loopback redirect URIs match on any port.
-  redirect_uris: ["http://127.0.0.1/callback"],
+  // Native clients' loopback redirect URIs match on any port; /auth/callback is the hosted example's.
+  redirect_uris: ["http://127.0.0.1/callback", "http://127.0.0.1/auth/callback"],
   response_types: ["code"],
   grant_types: ["authorization_code", "refresh_token", "urn:ietf:params:oauth:grant-type:device_code"]
 })

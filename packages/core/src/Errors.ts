@@ -292,6 +292,25 @@ export class StoreKeyRejected extends Schema.TaggedError<StoreKeyRejected>()("St
   }
 }
 
+/**
+ * A hosted sign-in callback that cannot complete: its state is unknown or already used (a
+ * state is single-use, on every replica), its pending login expired, or it came back to a
+ * different principal than the one that started it (a login link sent to someone else).
+ */
+export class SignInRefused extends Schema.TaggedError<SignInRefused>()("SignInRefused", {
+  reason: Schema.Literal("unknown", "expired", "principal")
+}) {
+  readonly exitCode = ExitCode.AuthRequired
+  override get message() {
+    const why = this.reason === "unknown"
+      ? "this sign-in link is unknown or was already used"
+      : this.reason === "expired"
+      ? "this sign-in took too long and expired"
+      : "this sign-in was started by another user"
+    return `Sign-in refused: ${why}. Start the sign-in again from the page that offered it.`
+  }
+}
+
 /** Every error agent-auth reports. */
 export type AuthError =
   | NotLoggedIn
@@ -313,6 +332,7 @@ export type AuthError =
   | UnknownProvider
   | AdcInvalid
   | StoreKeyRejected
+  | SignInRefused
 
 /** Errors a `TokenStore` may fail with. */
 export type TokenStoreError = StoreCorrupted | StoreLocked | StorePermissions | StoreError | StoreKeyRejected
