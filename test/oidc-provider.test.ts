@@ -405,6 +405,8 @@ describe("oidc-provider, through the agent-auth CLI", () => {
     expectOk((await cliLogin(home)).result)
     const login = storedLogin(home)
     expect((Date.parse(login.expiresAt) - Date.now()) / 1000).toBeLessThanOrEqual(SHORT_ACCESS_TOKEN_TTL)
+    // A 60-second token is due at half its lifetime, 30 s from now: make it due at once.
+    expireStoredLogin(home)
 
     const refreshesBefore = server.grants("refresh_token")
     const revokedBefore = server.revokedGrants()

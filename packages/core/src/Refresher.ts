@@ -334,7 +334,8 @@ export const make = (
           Effect.matchCauseEffect({
             onSuccess: (next): Effect.Effect<OAuthCredential, AuthError> => {
               if (outcome?._tag === "Refused") return Effect.fail(outcome.error)
-              if (outcome?._tag === "New" && unsaved.get(id)?.login === outcome.login) unsaved.delete(id)
+              // Saved: any unsaved tokens of this login were either these, or what they were refreshed from.
+              if (outcome?._tag === "New") unsaved.delete(id)
               return Option.isSome(next) && next.value._tag === "OAuthCredential"
                 ? Effect.succeed(next.value)
                 : fail(provider.id)
@@ -353,25 +354,23 @@ export const make = (
     }
 
     /** Saves our unsaved tokens of `key` if the store still holds the ones they replaced. */
-    const saveUnsaved = (key: CredentialKey) =>
-      store.modify(key, (current) =>
+    const saveUnsaved = (key: CredentialKey) => {
+      const id = keyString(key)
+      let tried: Unsaved | undefined
+      return store.modify(key, (current) =>
         Effect.sync(() => {
-          const pending = unsaved.get(keyString(key))
+          const pending = tried = unsaved.get(id)
           if (pending === undefined) return current
           if (Option.isSome(current) && current.value._tag === "OAuthCredential" && sameTokens(current.value, pending.replaced)) {
             return Option.some<StoredCredential>(pending.login)
           }
           // Someone stored other tokens meanwhile (a new login): theirs win.
-          unsaved.delete(keyString(key))
           return current
         })).pipe(
-          Effect.tap(() =>
-            Effect.sync(() => {
-              const pending = unsaved.get(keyString(key))
-              if (pending !== undefined) unsaved.delete(keyString(key))
-            })
-          )
+          // Only what this save wrote (or found superseded) is done with; a newer unsaved login stays.
+          Effect.tap(() => Effect.sync(() => void (tried !== undefined && unsaved.get(id) === tried && unsaved.delete(id))))
         )
+    }
 
     const keepUnsaved = (key: CredentialKey, outcome: Extract<Outcome, { _tag: "New" }>, error: TokenStoreError) =>
       Effect.gen(function*() {
@@ -388,6 +387,8 @@ export const make = (
           Effect.retry(saveSchedule),
           // A full disk is not freed in a microsecond: the first retry waits too.
           Effect.delay(saveDelay),
+          // A refresh that failed to save meanwhile left newer tokens: those too.
+          Effect.repeat({ while: () => unsaved.has(id) }),
           Effect.ignore,
           Effect.ensuring(Effect.sync(() => saving.delete(id)))
         )
