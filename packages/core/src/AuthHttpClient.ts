@@ -12,7 +12,8 @@
  *      `baseUrl` (same origin, path inside the base path): a credential is never sent to
  *      another host, and a request to another host is passed through untouched.
  *    The credential's headers (`Redacted`) are revealed only into the outgoing request and
- *    replace headers of the same name.
+ *    replace headers of the same name. A request carrying them never follows a redirect
+ *    (`fetch` would forward `x-api-key` to wherever it points): a 3xx is a `NetworkError`.
  * 3. A 401 to a request that carried an OAuth token: when another fiber has already
  *    refreshed, the newer token is used; otherwise `resolve(provider, { forceRefresh: true })`.
  *    One retry. A second 401 fails with `ReauthRequired`. A 401 to an API key is not
