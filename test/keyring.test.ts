@@ -57,9 +57,10 @@ const timed = async (args: ReadonlyArray<string>, env: Record<string, string>, i
 }
 
 /**
- * What the CLI's own start costs here and now (a command that never reaches the keychain):
- * the keychain's share of a run is its time less this. Measured, since the machine may be
- * loaded.
+ * What the CLI's own start costs here and now (a command that never reaches the keychain).
+ * Measured, since the machine may be loaded (the suite shares two cores with others): the
+ * limits below are on the time beyond the CLI's start, and a run that starts the keychain
+ * helper (one more Node process, lighter than the CLI) is allowed that start once more.
  */
 const startCost = async (home: string) => (await timed(["providers"], cliEnv(home))).seconds
 
@@ -158,7 +159,7 @@ describe("no keychain: no bus, and a bus that never answers", () => {
       const base = await startCost(home)
       const login = await timed(["login", "anthropic", "--with-api-key"], env, `${key}\n`)
       expect(login.code, login.stderr).toBe(0)
-      expect(login.seconds - base).toBeLessThan(3.5)
+      expect(login.seconds - 2 * base).toBeLessThan(3.5)
       const lines = login.stderr.split("\n").filter((l) => fallbackLine.test(l))
       expect(lines).toHaveLength(1)
       expect(fallbackLine.exec(lines[0]!)?.[2]).toBe(path.join(home, "credentials.json"))
@@ -179,7 +180,7 @@ describe("no keychain: no bus, and a bus that never answers", () => {
       expect(login.code).toBe(4)
       expect(login.stderr).toContain("system keychain (Secret Service)")
       expect(login.stderr).not.toContain(key)
-      expect(login.seconds - base).toBeLessThan(3.5)
+      expect(login.seconds - 2 * base).toBeLessThan(3.5)
       expect(fs.existsSync(path.join(home, "credentials.json"))).toBe(false)
       fs.rmSync(home, { recursive: true, force: true })
     })
@@ -210,7 +211,7 @@ describe("no keychain: no bus, and a bus that never answers", () => {
       expect(token.code, `${store}: ${token.stderr}`).toBe(4)
       expect(token.stderr).toContain("system keychain (Secret Service)")
       expect(token.stderr).toContain("did not answer within 3")
-      expect(token.seconds - base).toBeLessThan(3.5)
+      expect(token.seconds - 2 * base).toBeLessThan(3.5)
     }
     fs.rmSync(home, { recursive: true, force: true })
   })

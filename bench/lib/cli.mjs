@@ -47,7 +47,14 @@ export const cliFigures = async ({ root, runs, seed }) => {
     const sides = {
       node: { args: ["-e", "0"], env: cleanEnv(emptyHome), expect: 0 },
       status: { args: [cli, "status"], env: cleanEnv(emptyHome), expect: 1 },
-      token: { args: [cli, "token", "openai"], env: cleanEnv(tokenHome), expect: 0, stdout: `${accessToken}\n` }
+      token: { args: [cli, "token", "openai"], env: cleanEnv(tokenHome), expect: 0, stdout: `${accessToken}\n` },
+      // The default store, `auto`, with the login in credentials.json: it must not start the keychain helper.
+      tokenAuto: {
+        args: [cli, "token", "openai"],
+        env: { ...cleanEnv(tokenHome), AGENT_AUTH_STORE: "auto" },
+        expect: 0,
+        stdout: `${accessToken}\n`
+      }
     }
     const check = (name, r) => {
       const side = sides[name]
@@ -58,7 +65,7 @@ export const cliFigures = async ({ root, runs, seed }) => {
     // Warm-up: the file cache, and whatever the CLI prepares on its first run.
     for (let i = 0; i < 2; i++) for (const name of Object.keys(sides)) check(name, await run(sides[name].args, sides[name].env))
 
-    const times = { node: [], status: [], token: [] }
+    const times = { node: [], status: [], token: [], tokenAuto: [] }
     const names = Object.keys(sides)
     for (let r = 0; r < runs; r++) {
       // Rotate the order each round so no side always runs first.
@@ -99,6 +106,9 @@ export const cliFigures = async ({ root, runs, seed }) => {
     return [
       figure("cold start: agent-auth status (empty home) / node -e 0", median(times.status), base, 2, { samples: times.status, baselineSamples: times.node }),
       figure("cold start: agent-auth token openai (valid stored login) / node -e 0", median(times.token), base, 2, { samples: times.token }),
+      figure("cold start: agent-auth token openai (store auto, login in the file) / node -e 0", median(times.tokenAuto), base, 2, {
+        samples: times.tokenAuto
+      }),
       figure("peak RSS: agent-auth status / node -e 0", median(rss.status), median(rss.node), undefined, {
         unit: "KiB",
         rounds: rss.status.length,

@@ -239,7 +239,9 @@ export const makeKeyring = (
           `agent-auth: moved ${found.length} credential(s) from ${migrateFrom} into ${KeychainHost.keychainName}; their secrets are no longer in the file`
         )
       }).pipe(Effect.provideService(FileSystem.FileSystem, fs), Effect.provideService(AuthConfig.AuthConfig, config))
-    const ready = yield* Effect.cached(migrate)
+    // Done once it has succeeded: a keychain that failed once (a locked keyring) is asked again next time.
+    let migrated = false
+    const ready = Effect.suspend(() => migrated ? Effect.void : Effect.tap(migrate, () => void (migrated = true)))
     const once = <A, E>(effect: Effect.Effect<A, E>) => Effect.zipRight(ready, effect)
 
     const get = (key: Domain.CredentialKey) =>
@@ -287,9 +289,14 @@ export const fallbackWarning = (reason: string, path: string): string =>
  * credential in the file, never starts the keychain helper. The probe runs once a process,
  * and only when a secret must be placed.
  */
+/** The `auto` store; `check` is the file's (what `status` reports about credentials.json). */
+export interface AutoTokenStore extends TokenStore.TokenStoreShape {
+  readonly check: NodeTokenStore.FileTokenStore["check"]
+}
+
 export const makeAuto = (
   options: KeyringOptions & { readonly file?: NodeTokenStore.FileOptions | undefined } = {}
-): Effect.Effect<TokenStore.TokenStoreShape, never, AuthConfig.AuthConfig | FileSystem.FileSystem | Scope.Scope> =>
+): Effect.Effect<AutoTokenStore, never, AuthConfig.AuthConfig | FileSystem.FileSystem | Scope.Scope> =>
   Effect.gen(function*() {
     const file = yield* NodeTokenStore.makeFile(options.file ?? {})
     const keyring = yield* makeKeyring({ ...options, migrateFrom: false })
@@ -311,6 +318,7 @@ export const makeAuto = (
       })
     return {
       location: `${file.path}, or ${KeychainHost.keychainName}`,
+      check: file.check,
       locationOf: (key) => keyring.heldLastSeen(key) ? keyring.location : file.location,
       revision: () => file.revision() + keyring.revision(),
       get: (key) => Effect.flatMap(file.get(key), (found) => Option.isSome(found) ? Effect.succeed(found) : keyring.get(key)),
@@ -340,7 +348,7 @@ export const makeAuto = (
           Option.isSome(found)
             ? found.value.modify(key, f)
             : Effect.flatMap(placeNew, (target) => target.modify(key, f)))
-    } satisfies TokenStore.TokenStoreShape
+    } satisfies AutoTokenStore
   })
 
 export const layerAuto: Layer.Layer<TokenStore.TokenStore, never, AuthConfig.AuthConfig | FileSystem.FileSystem> = Layer

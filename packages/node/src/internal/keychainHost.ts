@@ -10,8 +10,9 @@
  * never on a command line), each with a time limit; a call that runs out kills the helper
  * and fails with `StoreError` naming the keychain. The next call starts a new helper.
  *
- * The helper's first call is the probe: loading the module and connecting must succeed
- * within `probeTimeout` (3 s). On Linux every entry is pinned to Secret Service: the
+ * The helper's first call is the probe: connecting to the keychain must succeed within
+ * `probeTimeout` (3 s), counted once the helper has started and loaded the module (which
+ * has a wider limit of its own: a loaded machine can take seconds to start a process). On Linux every entry is pinned to Secret Service: the
  * module's default silently falls back to the kernel keyutils store, which forgets
  * everything at reboot.
  *
@@ -35,6 +36,12 @@ export const keychainName: string = process.platform === "darwin"
 export const defaultProbeTimeout: Duration.Duration = Duration.seconds(3)
 /** A working keychain answers in milliseconds; an unlock prompt or a stuck daemon must not hold a model call longer. */
 export const defaultCallTimeout: Duration.Duration = Duration.seconds(10)
+/**
+ * Starting the helper (a Node process loading the module) is not the risk the probe guards
+ * against, and on a loaded machine it can take seconds: it has its own, wider limit, and
+ * the 3 s of the probe start once the helper is ready.
+ */
+export const defaultStartTimeout: Duration.Duration = Duration.seconds(15)
 
 export interface KeychainHost {
   /** Succeeds when the keychain answers within the probe limit (spawning the helper if need be). */
@@ -49,6 +56,7 @@ export interface KeychainHost {
 export interface HostOptions {
   readonly probeTimeout?: Duration.DurationInput | undefined
   readonly callTimeout?: Duration.DurationInput | undefined
+  readonly startTimeout?: Duration.DurationInput | undefined
 }
 
 /**
@@ -76,6 +84,7 @@ process.on("message", (m) => {
   process.send(reply)
 })
 process.on("disconnect", () => process.exit(0))
+process.send({ ready: true })
 `
 
 /** The installed module's path, or why there is none (the CLI's optional dependency may be absent). */
@@ -104,6 +113,7 @@ const clean = (text: string): string =>
   text.replace(/[\u0000-\u001f\u007f-\u009f]/g, " ").trim().slice(0, 300) || "unknown error"
 
 interface Reply {
+  readonly ready?: true
   readonly id: number
   readonly value?: unknown
   readonly error?: string
@@ -120,6 +130,9 @@ export const make = (options: HostOptions = {}): Effect.Effect<KeychainHost, nev
   Effect.gen(function*() {
     const probeTimeout = Duration.decode(options.probeTimeout ?? defaultProbeTimeout)
     const callTimeout = Duration.decode(options.callTimeout ?? defaultCallTimeout)
+    const startTimeout = Duration.decode(options.startTimeout ?? defaultStartTimeout)
+    /** Resolved when the current helper has loaded the module (or failed to start). */
+    let ready: Promise<StoreError | undefined> = Promise.resolve(undefined)
     let child: ChildProcess.ChildProcess | undefined
     /** True once the current helper answered a call: later calls get `callTimeout`, the first `probeTimeout`. */
     let proven = false
@@ -162,11 +175,15 @@ export const make = (options: HostOptions = {}): Effect.Effect<KeychainHost, nev
       } catch (e) {
         return fail(`could not start the keychain helper: ${clean(String((e as Error).message ?? e))}`)
       }
+      let signalReady: (e: StoreError | undefined) => void = () => {}
+      ready = new Promise((resolve) => (signalReady = resolve))
       c.on("message", (reply: Reply) => {
+        if (reply.ready === true) return signalReady(undefined)
         const resume = pending.get(reply.id)
         if (resume !== undefined) resume(reply)
       })
       const gone = (why: string) => {
+        signalReady(fail(why))
         if (child === c) {
           child = undefined
           proven = false
@@ -178,16 +195,33 @@ export const make = (options: HostOptions = {}): Effect.Effect<KeychainHost, nev
       return c
     }
 
+    /** The helper, started if need be, once it has loaded the module (within `startTimeout`). */
+    const helper: Effect.Effect<ChildProcess.ChildProcess, StoreError> = Effect.suspend(() => {
+      const noBus = missingBus()
+      if (noBus !== undefined) return Effect.fail(fail(noBus))
+      if (child === undefined) {
+        const started = start()
+        if (started instanceof StoreError) return Effect.fail(started)
+        child = started
+      }
+      const c = child
+      c.ref()
+      c.channel?.ref()
+      return Effect.promise(() => ready).pipe(
+        Effect.flatMap((e) => (e === undefined ? Effect.succeed(c) : Effect.fail(e))),
+        Effect.timeoutFail({
+          duration: startTimeout,
+          onTimeout: () => {
+            if (child === c) stop()
+            return fail(`its helper process did not start within ${Duration.format(startTimeout)}`)
+          }
+        }),
+        Effect.ensuring(Effect.sync(hold))
+      )
+    })
+
     const call = (request: Request): Effect.Effect<unknown, StoreError> =>
-      Effect.suspend(() => {
-        const noBus = missingBus()
-        if (noBus !== undefined) return Effect.fail(fail(noBus))
-        if (child === undefined) {
-          const started = start()
-          if (started instanceof StoreError) return Effect.fail(started)
-          child = started
-        }
-        const c = child
+      Effect.flatMap(helper, (c) => Effect.suspend(() => {
         const limit = proven ? callTimeout : probeTimeout
         const id = ++seq
         return Effect.async<unknown, StoreError>((resume) => {
@@ -224,7 +258,7 @@ export const make = (options: HostOptions = {}): Effect.Effect<KeychainHost, nev
             }
           })
         )
-      })
+      }))
 
     return {
       probe: Effect.asVoid(call({ op: "probe" })),
