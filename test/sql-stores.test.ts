@@ -125,12 +125,19 @@ const startWorker = async (env: Record<string, string>): Promise<Worker> => {
       else w(line)
     }
   })
+  let exited: Error | undefined
+  const failures: Array<(error: Error) => void> = []
+  child.once("close", (code, signal) => {
+    exited = new Error(`worker exited (${code ?? signal}): ${stderr}`)
+    for (const fail of failures.splice(0)) fail(exited)
+  })
   const next = () =>
     new Promise<Record<string, unknown>>((resolve, reject) => {
       const line = lines.shift()
       if (line !== undefined) return resolve(line)
+      if (exited !== undefined) return reject(exited)
       waiting.push(resolve)
-      child.once("close", (code, signal) => reject(new Error(`worker exited (${code ?? signal}): ${stderr}`)))
+      failures.push(reject)
     })
   const w: Worker = { child, send: (c) => child.stdin.write(`${c}\n`), next, pending: () => lines.length }
   expect(await w.next()).toEqual({ ready: true })
