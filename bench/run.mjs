@@ -2,7 +2,7 @@
  * `pnpm bench`: every figure as a ratio measured in this run, one line each
  * (`name: ours / baseline = ratio`), and all of it in bench/results.json.
  *
- *   node bench/run.mjs [resolve|storm|jwt|cli ...]   only those parts
+ *   node bench/run.mjs [resolve|storm|jwt|cli|sql ...]   only those parts
  *   BENCH_QUICK=1 node bench/run.mjs                 fewer rounds (a smoke run)
  *
  * See bench/README.md for what each figure measures and how.
@@ -10,6 +10,7 @@
 import { build } from "esbuild"
 import { execFileSync, spawn } from "node:child_process"
 import * as fs from "node:fs"
+import { createRequire } from "node:module"
 import * as os from "node:os"
 import * as path from "node:path"
 import { fileURLToPath } from "node:url"
@@ -53,9 +54,12 @@ function nproc() {
 }
 
 /** Runs the in-process bench for some parts; each JSON line it prints is a figure. */
-const hot = (parts) =>
+const hot = (parts) => child(process.execPath, ["--expose-gc", path.join(here, "dist/hot.mjs"), ...parts])
+
+/** Runs a bench process; each JSON line it prints is a figure. */
+const child = (command, args) =>
   new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ["--expose-gc", path.join(here, "dist/hot.mjs"), ...parts], {
+    const child = spawn(command, args, {
       stdio: ["ignore", "pipe", "inherit"],
       env: { ...process.env, NODE_ENV: "production" }
     })
@@ -70,11 +74,30 @@ const hot = (parts) =>
       }
     })
     child.once("error", reject)
-    child.once("close", (code) => (code === 0 ? resolve() : reject(new Error(`bench/dist/hot.mjs exited ${code}`))))
+    child.once("close", (code) => (code === 0 ? resolve() : reject(new Error(`${args.at(-1)} exited ${code}`))))
   })
 
 const parts = ["resolve", "storm", "jwt"].filter(want)
 if (parts.length > 0) await hot(parts)
+
+if (want("sql")) {
+  // CommonJS, so the SQLite driver's native part (libsql, which no bundle can hold) is a
+  // require of the CLI's own copy, made where it is used.
+  const libsql = createRequire(path.join(root, "packages/cli/package.json")).resolve("libsql")
+  await build({
+    entryPoints: [path.join(here, "src/sql.ts")],
+    outfile: path.join(here, "dist/sql.cjs"),
+    bundle: true,
+    platform: "node",
+    target: "node20",
+    format: "cjs",
+    logLevel: "warning",
+    external: ["pg-native"],
+    plugins: [{ name: "libsql", setup: (b) => b.onResolve({ filter: /^libsql$/ }, () => ({ path: libsql, external: true })) }]
+  })
+  // Inside a throwaway Postgres (scripts/with-postgres.sh; it passes through when one is given).
+  await child(path.join(root, "scripts/with-postgres.sh"), [process.execPath, "--expose-gc", path.join(here, "dist/sql.cjs")])
+}
 
 if (want("cli")) {
   // The bundle as shipped.

@@ -12,6 +12,7 @@
 //   other commands use. It has no dynamic import(), so esbuild tree-shakes it to what those
 //   two commands run (a dynamic import() makes esbuild wrap every module it reaches, and a
 //   wrapped module keeps all of its exports).
+//   Neither holds the SQL stores' drivers' native part (libsql): see `external` below.
 // - agent-auth.mjs: the entry point (`bin`, README, tests). A small launcher that picks the
 //   bundle for the command line and compiles it with V8's code cache, so later runs skip
 //   parsing and compiling it. The cache is written after the first run (and whenever it is
@@ -51,7 +52,9 @@ ${fastArgsScript.trim()}
 
 /** The bundle for this command line, and its text. */
 const choose = () => {
-  if (process.env.AGENT_AUTH_FAST !== "0" && agentAuthFastArgs.fastArgs(process.argv.slice(2)) !== undefined) {
+  // The SQL stores (chosen in the environment only) are in the whole CLI alone.
+  const sql = process.env.AGENT_AUTH_STORE === "postgres" || process.env.AGENT_AUTH_STORE === "sqlite"
+  if (!sql && process.env.AGENT_AUTH_FAST !== "0" && agentAuthFastArgs.fastArgs(process.argv.slice(2)) !== undefined) {
     const fast = path.join(dir, "agent-auth-fast.cjs")
     try {
       return { bundle: fast, source: fs.readFileSync(fast, "latin1") }
@@ -292,6 +295,11 @@ const bundleCli = (entry, outfile) =>
     // The launcher passes its own URL: code that locates itself (the demo tour re-running
     // this CLI, `open`) finds the entry point, as it would in an ES module bundle.
     define: { "import.meta.url": "__agentAuthUrl" },
+    // libsql (the SQLite store's driver) loads a native binding chosen at run time, which no
+    // bundle can hold: it is required from the CLI's node_modules, and only when
+    // AGENT_AUTH_STORE=sqlite runs (its importer, @agent-auth/sql, sits behind import()).
+    // pg's optional native driver is never used.
+    external: ["libsql", "pg-native"],
     plugins: [directImports(root), sideEffectFreeWorkspace(root), lazyBuiltins(LAZY_BUILTINS), lazyFileParsers]
   })
 
@@ -303,7 +311,7 @@ const inFast = Object.entries(Object.values(fast.metafile.outputs).find((o) => o
   .filter(([, input]) => input.bytesInOutput > 0)
   .map(([file]) => file)
 const unwanted = inFast.filter((file) =>
-  /node_modules[\\/](@effect[\\/]cli|open|yaml|toml|ini)[\\/]|packages[\\/](testing|cli[\\/]src[\\/]commands)[\\/]|Node(CallbackServer|BrowserLauncher)\.ts$|(PkceFlow|DeviceFlow|Revoker)\.ts$/
+  /node_modules[\\/](@effect[\\/]cli|@effect[\\/]sql|@libsql|pg|open|yaml|toml|ini)[\\/]|packages[\\/](testing|sql|cli[\\/]src[\\/]commands)[\\/]|Node(CallbackServer|BrowserLauncher)\.ts$|(PkceFlow|DeviceFlow|Revoker)\.ts$/
     .test(file)
 )
 const dynamic = inFast.flatMap((file) =>

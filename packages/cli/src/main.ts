@@ -21,6 +21,7 @@ import { use } from "./commands/use.js"
 import { demoServer } from "./internal/demo.js"
 import { demoProvider } from "./internal/demoProvider.js"
 import { runCli } from "./internal/runtime.js"
+import { sqlStore } from "./internal/sqlStore.js"
 import { SecretOnCommandLine } from "./internal/secretArgs.js"
 import { secretArgument } from "./internal/secretWords.js"
 
@@ -43,7 +44,7 @@ runCli(
     // The embedded demo server, only for command lines that talk to it; it lives as long as the command.
     Effect.provide(demoServer(process.argv.slice(2))),
     // A browser login provides its loopback server and browser launcher itself (commands/login.ts).
-    Effect.provide(NodeAuth.layerServices({ providers: [demoProvider] })),
+    Effect.provide(NodeAuth.layerServices({ providers: [demoProvider], sqlStore })),
     // What @effect/cli needs; NodeContext.layer would also load the worker and command-executor
     // modules, which nothing here uses, at every start.
     Effect.provide(Layer.mergeAll(NodeFileSystem.layer, NodePath.layer, NodeTerminal.layer))

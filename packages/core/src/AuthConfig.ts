@@ -8,7 +8,7 @@ import { ProviderId, Secret } from "./Domain.js"
 import { ConfigInvalid } from "./Errors.js"
 import { CredentialMode, EndpointOverrides, isLoopbackUrl, ProviderKind } from "./Provider.js"
 
-export const StoreKind = Schema.Literal("file", "keyring", "auto", "codex", "memory")
+export const StoreKind = Schema.Literal("file", "keyring", "auto", "codex", "memory", "postgres", "sqlite")
 export type StoreKind = typeof StoreKind.Type
 
 /** A provider entry in config.json: every field optional, each overriding the built-in's. */
@@ -41,7 +41,8 @@ export type ProviderOverride = typeof ProviderOverride.Type
 
 /** The whole of config.json. Unknown fields are refused (a typo must not be ignored silently). */
 export const ConfigFile = Schema.Struct({
-  store: Schema.optional(StoreKind),
+  /** The SQL stores are chosen in the environment only, beside their URL and key (`AGENT_AUTH_STORE`). */
+  store: Schema.optional(Schema.Literal("file", "keyring", "auto", "codex", "memory")),
   refreshSkewSeconds: Schema.optional(Schema.Number.pipe(Schema.nonNegative())),
   apiKeys: Schema.optional(Schema.Record({ key: ProviderId, value: Secret })),
   providers: Schema.optional(Schema.Record({ key: ProviderId, value: ProviderOverride })),
@@ -164,7 +165,7 @@ export const layer: Layer.Layer<AuthConfig, ConfigInvalid, FileSystem.FileSystem
     const env = yield* Effect.all({
       home: Config.option(Config.string("AGENT_AUTH_HOME")),
       userHome: Config.option(Config.string("HOME")),
-      store: Config.option(Config.literal("file", "keyring", "auto", "codex", "memory")("AGENT_AUTH_STORE"))
+      store: Config.option(Config.literal(...StoreKind.literals)("AGENT_AUTH_STORE"))
     }).pipe(
       Effect.mapError((e) => new ConfigInvalid({ source: "environment", field: "AGENT_AUTH_STORE", reason: String(e) }))
     )

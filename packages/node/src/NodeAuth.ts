@@ -30,15 +30,37 @@ import * as NodeCallbackServer from "./NodeCallbackServer.js"
 import * as NodeCodexStore from "./NodeCodexStore.js"
 import * as NodeTokenStore from "./NodeTokenStore.js"
 
+/**
+ * The SQL stores (`AGENT_AUTH_STORE=postgres|sqlite`) live in `@agent-auth/sql`, which this
+ * package does not depend on (a program without them installs no database driver): a
+ * program that offers them passes this, typically `SqlTokenStore.layerEnv`.
+ */
+export type SqlStoreLayer = (
+  kind: "postgres" | "sqlite"
+) => Layer.Layer<TokenStore.TokenStore, AuthError, AuthConfig.AuthConfig>
+
 export interface Options {
   /** Providers besides the built-ins (config.json can override them too). */
   readonly providers?: ReadonlyArray<Provider.ProviderConfig> | undefined
+  /** The SQL stores, when this program offers them (see `SqlStoreLayer`). */
+  readonly sqlStore?: SqlStoreLayer | undefined
 }
 
-/** The store named by AuthConfig.store. */
-export const tokenStore = Layer.unwrapEffect(
-  Effect.map(AuthConfig.AuthConfig, (config) => {
+/** The store named by AuthConfig.store (the SQL ones through `options.sqlStore`). */
+export const tokenStoreWith = (options: Options = {}) =>
+  Layer.unwrapEffect(Effect.map(AuthConfig.AuthConfig, (config) => {
     switch (config.store) {
+      case "postgres":
+      case "sqlite":
+        return options.sqlStore === undefined
+          ? Layer.fail(
+            new ConfigInvalid({
+              source: "AGENT_AUTH_STORE",
+              field: "store",
+              reason: `the "${config.store}" store needs @agent-auth/sql, which this program does not include`
+            })
+          )
+          : options.sqlStore(config.store)
       case "file":
       case "auto":
         return NodeTokenStore.layerFile
@@ -55,8 +77,11 @@ export const tokenStore = Layer.unwrapEffect(
           })
         )
     }
-  })
-)
+  }))
+
+/** The store named by AuthConfig.store, without the SQL ones. */
+export const tokenStore: Layer.Layer<TokenStore.TokenStore, AuthError, FileSystem.FileSystem | AuthConfig.AuthConfig> =
+  tokenStoreWith()
 
 /** The core services over a given base (settings, HTTP, store). */
 export const services = (options: Options = {}) => {
@@ -69,8 +94,8 @@ export const services = (options: Options = {}) => {
 }
 
 /** Settings, the file system, HTTP through `fetch`, and the store `AuthConfig.store` names. */
-const base = () =>
-  tokenStore.pipe(
+const base = (options: Options) =>
+  tokenStoreWith(options).pipe(
     Layer.provideMerge(Layer.mergeAll(AuthConfig.layer, FetchHttpClient.layer)),
     Layer.provideMerge(NodeFileSystem.layer)
   )
@@ -104,7 +129,7 @@ export const layerResolve = (options: Options = {}): Layer.Layer<ResolveServices
       const files = yield* Layer.build(NodeFileSystem.layer)
       const settings = yield* add(files, AuthConfig.layer)
       const http = yield* add(settings, FetchHttpClient.layer)
-      const stored = yield* add(http, tokenStore)
+      const stored = yield* add(http, tokenStoreWith(options))
       const registry = yield* add(stored, ProviderRegistry.layerWith(options.providers ?? []))
       const refresher = yield* add(registry, Refresher.layer)
       return yield* add(refresher, CredentialResolver.layer)
@@ -127,7 +152,7 @@ export type CoreServices =
  * does, loading their code only then).
  */
 export const layerServices = (options: Options = {}): Layer.Layer<CoreServices, AuthError> =>
-  services(options).pipe(Layer.provideMerge(base()))
+  services(options).pipe(Layer.provideMerge(base(options)))
 
 /** Every service `layer` provides. */
 export type Services = CoreServices | CallbackServer.CallbackServer | BrowserLauncher.BrowserLauncher

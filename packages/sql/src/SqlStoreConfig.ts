@@ -11,11 +11,8 @@
  * Also the piece `@agent-auth/server` connects its pending-login table with.
  */
 import { ConfigInvalid, StoreError } from "@agent-auth/core"
-import { PgClient } from "@effect/sql-pg"
-import { LibsqlClient } from "@effect/sql-libsql"
 import * as Reactivity from "@effect/experimental/Reactivity"
 import { SqlClient } from "@effect/sql"
-import { createClient } from "@libsql/client"
 import { Config, Context, Duration, Effect, Layer, Option, Redacted } from "effect"
 import * as NodeFs from "node:fs"
 import * as NodePath from "node:path"
@@ -164,8 +161,24 @@ const causeText = (cause: unknown): string => {
 /** Errors that mean nothing answered (or not in time), as opposed to a server that refused us. */
 const unreachable = (text: string) => /^E(CONNREFUSED|HOSTUNREACH|NETUNREACH|NOTFOUND|AI_AGAIN|TIMEDOUT|CONNRESET)$|timed out/.test(text)
 
+/**
+ * A driver, loaded when a store of its kind is built: a program on Postgres never loads
+ * libsql (nor its native binding), one on SQLite never loads pg.
+ */
+const load = <A>(config: SqlStoreConfig, name: string, f: () => Promise<A>): Effect.Effect<A, StoreError> =>
+  Effect.tryPromise({
+    try: f,
+    catch: () => new StoreError({ path: config.location, reason: `its driver ${name} cannot be loaded; install it beside @agent-auth/sql` })
+  })
+
 /** Postgres through `pg`, at most `maxConnections` connections; fails with "cannot reach the database at HOST:PORT". */
 const layerPostgres = (config: SqlStoreConfig): Layer.Layer<SqlClient.SqlClient, StoreError> =>
+  Layer.unwrapEffect(Effect.map(load(config, "@effect/sql-pg", () => import("@effect/sql-pg")), ({ PgClient }) => layerPg(PgClient, config)))
+
+const layerPg = (
+  PgClient: typeof import("@effect/sql-pg").PgClient,
+  config: SqlStoreConfig
+): Layer.Layer<SqlClient.SqlClient, StoreError> =>
   PgClient.layer({
     url: config.url,
     maxConnections: config.maxConnections,
@@ -201,10 +214,12 @@ const layerSqlite = (config: SqlStoreConfig): Layer.Layer<SqlClient.SqlClient | 
       },
       catch: (e) => fail(`cannot create the database file (${(e as NodeJS.ErrnoException).code ?? "error"})`)
     })
+    const { LibsqlClient } = yield* load(config, "@effect/sql-libsql", () => import("@effect/sql-libsql"))
+    const { createClient } = yield* load(config, "@libsql/client", () => import("@libsql/client"))
     const timeoutMs = Duration.toMillis(config.lockTimeout)
     const open = Effect.acquireRelease(
       Effect.try({
-        try: () => busyWaiting(createClient({ url: Redacted.value(config.url) }), timeoutMs),
+        try: () => busyWaiting(() => createClient({ url: Redacted.value(config.url) }), timeoutMs),
         catch: (e) => fail(`cannot open the database (${causeText(e)})`)
       }),
       (client) => Effect.sync(() => client.close())

@@ -47,6 +47,8 @@ export interface SqlTokenStoresShape {
   readonly location: string
   /** The store of one principal: it reads and writes that principal's rows only. */
   readonly forPrincipal: (principal: string) => Effect.Effect<SqlTokenStore, ConfigInvalid>
+  /** Every principal with a stored credential (of `provider`, when given), in order. */
+  readonly principals: (provider?: string) => Effect.Effect<ReadonlyArray<string>, TokenStoreError>
 }
 
 /** The stores of every principal over one database. */
@@ -274,7 +276,14 @@ export const makeStores = (options: Options): Effect.Effect<
 
     return {
       location,
-      forPrincipal: (principal) => Effect.map(SqlStoreConfig.checkPrincipal(principal), make)
+      forPrincipal: (principal) => Effect.map(SqlStoreConfig.checkPrincipal(principal), make),
+      principals: (provider) =>
+        Effect.map(
+          provider === undefined
+            ? reader<{ principal: string }>`SELECT DISTINCT principal FROM ${reader(credentialsTable)}`
+            : reader<{ principal: string }>`SELECT DISTINCT principal FROM ${reader(credentialsTable)} WHERE provider = ${provider}`,
+          (rows) => rows.map((r) => r.principal).sort()
+        ).pipe(Effect.mapError(fromSql))
     }
   })
 

@@ -143,6 +143,11 @@ export const status = (args: StatusArgs) =>
     const check = (store as Partial<NodeTokenStore.FileTokenStore>).check
     const warnings = check === undefined ? [] : yield* check.pipe(Effect.orElseSucceed(() => []))
     for (const w of warnings) yield* say(yellow(`! ${w}`))
-    if (args.json) yield* event({ providers: out, ...(warnings.length > 0 ? { warnings } : {}) })
+    // A SQL store (@agent-auth/sql) names its database and principal even when it holds nothing.
+    const sqlStore = "principal" in store ? store.location : undefined
+    if (sqlStore !== undefined) yield* say(dim(`Store: ${sqlStore}`))
+    if (args.json) {
+      yield* event({ providers: out, ...(warnings.length > 0 ? { warnings } : {}), ...(sqlStore !== undefined ? { store: sqlStore } : {}) })
+    }
     if (unusable) yield* exitWith(ExitCode.AuthRequired)
   })

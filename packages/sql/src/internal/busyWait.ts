@@ -34,22 +34,55 @@ export const retryBusy = async <A>(timeoutMs: number, attempt: () => Promise<A>)
   }
 }
 
-/** `client`, with every statement and every transaction start retried while the database is busy. */
-export const busyWaiting = (client: Libsql.Client, timeoutMs: number): Libsql.Client => {
-  const wrapped: Libsql.Client = {
+/**
+ * A client whose every statement and transaction start is retried while the database is
+ * busy. A statement that failed with SQLITE_BUSY stays "in progress" on its connection
+ * (libsql neither resets nor finalizes it), and a later COMMIT there would fail with
+ * "SQL statements in progress": so after SQLITE_BUSY the connection is dropped and the
+ * retry runs on a new one.
+ */
+export const busyWaiting = (open: () => Libsql.Client, timeoutMs: number): Libsql.Client => {
+  let client = open()
+  const retry = <A>(attempt: (client: Libsql.Client) => Promise<A>) =>
+    retryBusy(timeoutMs, () =>
+      attempt(client).catch((e: unknown) => {
+        if (isBusy(e)) {
+          client.close()
+          client = open()
+        }
+        throw e
+      }))
+  return {
     get closed() {
       return client.closed
     },
     get protocol() {
       return client.protocol
     },
-    execute: (stmt) => retryBusy(timeoutMs, () => client.execute(stmt)),
-    batch: (stmts, mode) => retryBusy(timeoutMs, () => client.batch(stmts, mode)),
-    migrate: (stmts) => retryBusy(timeoutMs, () => client.migrate(stmts)),
-    transaction: (mode?: Libsql.TransactionMode) => retryBusy(timeoutMs, () => client.transaction(mode)),
-    executeMultiple: (sql) => retryBusy(timeoutMs, () => client.executeMultiple(sql)),
+    execute: (stmt) => retry((c) => c.execute(stmt)),
+    batch: (stmts, mode) => retry((c) => c.batch(stmts, mode)),
+    migrate: (stmts) => retry((c) => c.migrate(stmts)),
+    transaction: (mode?: Libsql.TransactionMode) =>
+      retry((c) => c.transaction(mode)).then((tx) => busyWaitingTransaction(tx, timeoutMs)),
+    executeMultiple: (sql) => retry((c) => c.executeMultiple(sql)),
     sync: () => client.sync(),
     close: () => client.close()
   }
-  return wrapped
 }
+
+/**
+ * A transaction whose COMMIT waits too: outside WAL mode (a database another program
+ * created), COMMIT needs every reader gone and fails with SQLITE_BUSY meanwhile, leaving
+ * the transaction open to be committed again.
+ */
+const busyWaitingTransaction = (tx: Libsql.Transaction, timeoutMs: number): Libsql.Transaction => ({
+  get closed() {
+    return tx.closed
+  },
+  execute: (stmt) => tx.execute(stmt),
+  batch: (stmts) => tx.batch(stmts),
+  executeMultiple: (sql) => tx.executeMultiple(sql),
+  rollback: () => tx.rollback(),
+  commit: () => retryBusy(timeoutMs, () => tx.commit()),
+  close: () => tx.close()
+})
