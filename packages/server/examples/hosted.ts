@@ -5,7 +5,10 @@
  * - Tokens and pending logins in SQLite (`$AGENT_AUTH_HOME/credentials.db`) by default,
  *   in Postgres when `AGENT_AUTH_DATABASE_URL=postgres://…` is set; encrypted with
  *   `AGENT_AUTH_ENCRYPTION_KEY` (32 bytes, base64; required).
- * - Providers from `$AGENT_AUTH_HOME/config.json`.
+ * - Providers from `$AGENT_AUTH_HOME/config.json`. When it names no OIDC provider, the
+ *   example offers `demo`: `@agent-auth/testing`'s fake authorization server, started in
+ *   this process on 127.0.0.1 (it signs everyone in as a test user at once; for trying the
+ *   example only).
  * - Listens on 127.0.0.1:`PORT` (default 8787; 0 for any free port) and prints
  *   `listening on URL`. `AGENT_AUTH_PUBLIC_URL` is the origin browsers use (the load
  *   balancer's, the same on every replica); by default the address it listens on.
@@ -14,9 +17,10 @@
  * `x-example-user` header). That is NOT authentication: a real service names the
  * principal from its own sign-in (a verified session), in `principal` below.
  */
-import { AuthConfig, JwtVerifier, ProviderRegistry, SecureRandom } from "@agent-auth/core"
+import { AuthConfig, JwtVerifier, Provider, ProviderRegistry, SecureRandom } from "@agent-auth/core"
 import { HostedLogin, PendingLogins, PrincipalStores } from "@agent-auth/server"
 import { SecretBox, SqlStoreConfig, SqlTokenStore } from "@agent-auth/sql"
+import { FakeAuthServer } from "@agent-auth/testing"
 import {
   FetchHttpClient,
   HttpRouter,
@@ -119,8 +123,31 @@ const server = Layer.unwrapEffect(Effect.gen(function*() {
 
 const port = Config.integer("PORT").pipe(Config.withDefault(8787))
 
+/** The providers of config.json; or, when it names no OIDC provider, `demo` on a fake server in this process. */
+const providers = Layer.unwrapScoped(Effect.gen(function*() {
+  const settings = yield* AuthConfig.AuthConfig
+  const configured = Object.values(settings.file.providers ?? {}).some((p) => (p.kind ?? "oidc") === "oidc")
+  if (configured) return ProviderRegistry.layer
+  const publicUrl = yield* Config.option(Config.string("AGENT_AUTH_PUBLIC_URL"))
+  const fake = yield* FakeAuthServer.make({
+    // Loopback redirects are accepted on any port; a public URL is registered exactly.
+    clients: [{ clientId: FakeAuthServer.defaultClientId, redirectUris: Option.toArray(Option.map(publicUrl, (u) => `${u.replace(/\/+$/, "")}/auth/callback`)) }]
+  })
+  yield* Console.log(`no OIDC provider in config.json: offering "demo", a fake authorization server at ${fake.issuer}`)
+  return ProviderRegistry.layerWith([
+    Provider.ProviderConfig.make({
+      ...Provider.oidcDefaults,
+      id: "demo",
+      displayName: "Demo (a fake authorization server in this process)",
+      issuer: fake.issuer,
+      clientId: fake.clientId,
+      scopes: ["openid", "email", "offline_access"]
+    })
+  ])
+}))
+
 const settings = Layer.mergeAll(AuthConfig.layer, FetchHttpClient.layer).pipe(Layer.provideMerge(NodeFileSystem.layer))
-const services = Layer.mergeAll(ProviderRegistry.layer, JwtVerifier.layer, SecureRandom.layer).pipe(Layer.provideMerge(settings))
+const services = Layer.mergeAll(providers, JwtVerifier.layer, SecureRandom.layer).pipe(Layer.provideMerge(settings))
 
 const main = Layer.unwrapEffect(Effect.map(port, (p) =>
   server.pipe(
