@@ -229,5 +229,6 @@ describe("the small bundle for status and token", () => {
         expect({ home: name, args, ...small }).toStrictEqual({ home: name, args, ...whole })
       }
     }
-  })
+    // 48 runs of the CLI: on a loaded machine this takes longer than the default 30 s.
+  }, 180_000)
 })

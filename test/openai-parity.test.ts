@@ -471,7 +471,7 @@ describe("Busy ports: 1455, then 1457; a stale agent-auth login on the port is a
       expect(portOf(listener)).toBe(q)
     }).pipe(Effect.provide(NodeCallbackServer.layer)))
 
-  it.scoped("a port held by another program is never contacted: the next port, then PortUnavailable offering --device and paste", () =>
+  it.scoped("a port held by another program is never contacted: the next port, then PortUnavailable offering --device (not --no-browser, which binds the same port)", () =>
     Effect.gen(function*() {
       const a = yield* holdPort
       const b = yield* holdPort
@@ -483,8 +483,7 @@ describe("Busy ports: 1455, then 1457; a stale agent-auth login on the port is a
       expect(e.ports).toEqual([a.port, b.port])
       expect(e.message).toContain(String(a.port))
       expect(e.message).toContain("--device")
-      // Not --no-browser: it binds the same ports (issue 15).
-      expect(e.message).not.toContain("--no-browser")
+      expect(e.message).not.toContain("--no-browser") // it would bind the same port
       expect(a.connections() + b.connections()).toBe(0)
     }).pipe(Effect.provide(NodeCallbackServer.layer)))
 

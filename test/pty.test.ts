@@ -9,7 +9,7 @@ import { type ChildProcessWithoutNullStreams, spawn } from "node:child_process"
 import * as fs from "node:fs"
 import * as net from "node:net"
 import * as path from "node:path"
-import { bundle, tempHome } from "./support/cli.js"
+import { bundle, cliEnv, run, tempHome } from "./support/cli.js"
 import { serveForFile } from "./support/fakeServer.js"
 import type { FakeAuthServer } from "@agent-auth/testing"
 
@@ -146,5 +146,26 @@ describe("agent-auth on a terminal", () => {
     await pty.waitFor(/next time: agent-auth login demo/)
     expect(await pty.exit).toBe(0)
     expect(pty.output()).toContain("Logged in to Demo")
+  })
+
+  it("logout --all asks first on a terminal: no keeps everything (exit 130), yes logs out", async () => {
+    const home = tempHome()
+    const stored = await run(["login", "anthropic", "--with-api-key"], cliEnv(home), "sk-ant-pty-0123456789abcdef")
+    expect(stored.code, stored.stderr).toBe(0)
+    const before = fs.readFileSync(path.join(home, "credentials.json"), "utf8")
+
+    const no = onPty(["logout", "--all"], home)
+    await no.waitFor(/Log out of 1 login: anthropic \(default\)\? \[y\/N\]/)
+    no.press("n\r")
+    expect(await no.exit).toBe(130)
+    expect(no.output()).toContain("Logging out of everything was cancelled; nothing was changed.")
+    expect(fs.readFileSync(path.join(home, "credentials.json"), "utf8")).toBe(before)
+
+    const yes = onPty(["logout", "--all"], home)
+    await yes.waitFor(/\[y\/N\]/)
+    yes.press("y\r")
+    expect(await yes.exit).toBe(0)
+    expect(yes.output()).toContain("Deleted anthropic (default)")
+    expect(fs.readFileSync(path.join(home, "credentials.json"), "utf8")).not.toContain("anthropic")
   })
 })

@@ -97,6 +97,15 @@ const closedPort = async (): Promise<number> => {
 
 const brokenConfig = () => withConfig("{ this is not json")
 
+/** A credentials.json in a format version after ours; it must stay byte for byte. */
+const newerFile = (): Setup => {
+  const s = plainHome()
+  const file = path.join(s.home, "credentials.json")
+  const text = JSON.stringify({ version: 99, credentials: [{ provider: "anthropic", account: "default", somethingNew: true }] })
+  fs.writeFileSync(file, text, { mode: 0o600 })
+  return { ...s, cleanup: () => expect(fs.readFileSync(file, "utf8")).toBe(text) }
+}
+
 const situations: Record<string, () => Setup | Promise<Setup>> = {
   "a typo in a command": plainHome,
   "a flag the command does not have": plainHome,
@@ -139,6 +148,8 @@ const situations: Record<string, () => Setup | Promise<Setup>> = {
     // The first run sets the unreadable file aside: the --json run gets another.
     return { ...s, prepare: () => fs.writeFileSync(path.join(s.home, "credentials.json"), "{ not json") }
   },
+  "a credentials file from a newer agent-auth": () => newerFile(),
+  "a credentials file from a newer agent-auth: storing a key": () => ({ ...newerFile(), stdin: "sk-ant-new-0123456789abcdef" }),
   "an issuer nothing answers at": async () => {
     const port = await closedPort()
     return { ...withConfig(JSON.stringify({ providers: { acme: { kind: "oidc", issuer: `http://127.0.0.1:${port}`, clientId: "cli" } } })), port }
@@ -159,6 +170,15 @@ const situations: Record<string, () => Setup | Promise<Setup>> = {
     return { ...s, uid: 65534 }
   },
   "no answer from the browser in time": () => withConfig(acme()),
+  "another program on the demo's port 14555": async () => {
+    const server = net.createServer()
+    // Held by someone else already is the same situation.
+    const held = await new Promise<boolean>((resolve) => {
+      server.once("error", () => resolve(false))
+      server.listen(14555, "127.0.0.1", () => resolve(true))
+    })
+    return { ...plainHome(), cleanup: () => held && server.close() }
+  },
   "Ctrl-C during a login": () => ({ ...withConfig(acme()), interruptAfter: /Open this URL/ })
 }
 

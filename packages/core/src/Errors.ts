@@ -173,10 +173,16 @@ export class StoreCorrupted extends Schema.TaggedError<StoreCorrupted>()("StoreC
   path: Schema.String,
   /** Where the unreadable file was moved so nothing is lost. */
   movedTo: Schema.optional(Schema.String),
-  reason: Schema.String
+  reason: Schema.String,
+  /** Set when the file is not damaged but newer: written by a later agent-auth in this format version. */
+  newerVersion: Schema.optional(Schema.Number)
 }) {
   readonly exitCode = ExitCode.Store
   override get message() {
+    // Logging in again would meet the same file: the fix is an upgrade.
+    if (this.newerVersion !== undefined) {
+      return `The credentials file ${this.path} was written by a newer agent-auth (format version ${this.newerVersion}); it was left as it is. Upgrade agent-auth to use it.`
+    }
     const kept = this.movedTo === undefined ? "it was left in place" : `it was moved to ${this.movedTo}`
     return `The credentials file ${this.path} could not be read (${this.reason}); ${kept}. Log in again to start a new one.`
   }

@@ -136,6 +136,8 @@ interface Unreadable {
   readonly reason: string
   /** False for a file of a newer version: not ours to move. */
   readonly moveAside: boolean
+  /** The format version of a file written by a newer agent-auth. */
+  readonly newerVersion?: number
 }
 
 const Credentials = Schema.Array(Domain.StoredCredential)
@@ -163,7 +165,8 @@ const parseDocument = (text: string): Either.Either<Doc, Unreadable> => {
   if (typeof version === "number" && Number.isInteger(version) && version > fileVersion) {
     return Either.left({
       reason: `it was written by a newer agent-auth (format version ${version}); upgrade agent-auth to use it`,
-      moveAside: false
+      moveAside: false,
+      newerVersion: version
     })
   }
   if (version !== fileVersion) {
@@ -266,7 +269,12 @@ export const makeFile = (
       Effect.gen(function*() {
         const fail = (movedTo?: string) =>
           Effect.fail(
-            new StoreCorrupted({ path, reason: unreadable.reason, ...(movedTo === undefined ? {} : { movedTo }) })
+            new StoreCorrupted({
+              path,
+              reason: unreadable.reason,
+              ...(movedTo === undefined ? {} : { movedTo }),
+              ...(unreadable.newerVersion === undefined ? {} : { newerVersion: unreadable.newerVersion })
+            })
           )
         if (!unreadable.moveAside) return yield* fail()
         // Only the file judged unreadable is moved, not one written since by a process not using the lock.

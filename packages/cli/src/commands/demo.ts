@@ -9,12 +9,14 @@ import { AuthConfig, Domain, ExitCode } from "@agent-auth/core"
 import { Duration, Effect, Either, Redacted } from "effect"
 import { spawn } from "node:child_process"
 import * as fs from "node:fs"
+import * as net from "node:net"
 import * as os from "node:os"
 import * as path from "node:path"
 import { fileURLToPath } from "node:url"
 import { verbose } from "../internal/args.js"
 import * as C from "../internal/command.js"
 import { exitWith } from "../internal/exit.js"
+import { demoProvider } from "../internal/demoProvider.js"
 import { bold, dim, green, red, say } from "../internal/output.js"
 
 interface Step {
@@ -35,6 +37,23 @@ const steps: ReadonlyArray<Step> = [
   { args: ["logout", "demo"], expect: 0, why: "Revoke the login at the provider and delete it locally." },
   { args: ["status", "demo"], expect: ExitCode.AuthRequired, why: "Logged out: status says so, and exits 1." }
 ]
+
+/** Whether nothing listens on 127.0.0.1:`port` (so the demo server can). */
+const portFree = (port: number): Effect.Effect<boolean> =>
+  Effect.async<boolean>((resume) => {
+    const server = net.createServer()
+    server.once("error", () => resume(Effect.succeed(false)))
+    server.listen(port, "127.0.0.1", () => server.close(() => resume(Effect.succeed(true))))
+  })
+
+/** A port free on 127.0.0.1 now. */
+const freePort: Effect.Effect<number> = Effect.async<number>((resume) => {
+  const server = net.createServer()
+  server.listen(0, "127.0.0.1", () => {
+    const port = (server.address() as net.AddressInfo).port
+    server.close(() => resume(Effect.succeed(port)))
+  })
+})
 
 /** The file this CLI runs from: the bundle (import.meta.url), or whatever node was given. */
 const selfPath = (): string => {
@@ -110,7 +129,15 @@ export const demo = C.make({
     Effect.gen(function*() {
       const kept = args.home
       // A demo issuer moved in the person's config.json (14555 taken on this machine) moves the tour's too.
-      const issuer = (yield* AuthConfig.AuthConfig).file.providers?.["demo"]?.issuer
+      let issuer = (yield* AuthConfig.AuthConfig).file.providers?.["demo"]?.issuer
+      // The front door must open: with the demo's port taken (another program, another tour),
+      // this tour's own server goes to a free port.
+      const usual = Number(new URL(demoProvider.issuer!).port)
+      if (issuer === undefined && kept === undefined && !(yield* portFree(usual))) {
+        const port = yield* freePort
+        issuer = `http://127.0.0.1:${port}`
+        yield* say(`Port ${usual} is in use by another program; this tour's demo server uses port ${port}.`)
+      }
       const home = yield* Effect.acquireRelease(
         Effect.sync(() => {
           if (kept === undefined) {

@@ -3,13 +3,13 @@
  * the commands scripts and agent runtimes call again and again, in their plain forms. The
  * launcher asks `fastArgs` before it loads anything; every other command line (any other
  * command, `--help`, `--version`, `--flag=value`, a typo, a usage error) goes to the whole
- * CLI, whose @effect/cli parser decides what it means and answers as it always did.
+ * CLI, whose parser (parse.ts) decides what it means.
  *
- * So this accepts only what @effect/cli reads in exactly one way: the command word first,
+ * So this accepts only what the whole CLI reads in exactly one way (tested with generated
+ * command lines in test/properties.test.ts): the command word first,
  * written exactly; `--json`, `--verbose` and (for `token`) `--account VALUE`, each at most
  * once, anywhere after it; the provider as the one positional word (optional for
- * `status`). It refuses a word @effect/cli could take as a boolean flag's value (`--json
- * yes`), anything starting with `-` it does not know, and words with whitespace or control characters.
+ * `status`). It refuses words a boolean flag's value could be (`--json yes`), anything starting with `-` it does not know, and words with whitespace or control characters.
  * It must stay dependency-free: the launcher embeds it.
  */
 import { secretArgument } from "./secretWords.js"
@@ -29,7 +29,7 @@ export type FastArgs =
     readonly verbose: boolean
   }
 
-/** Words @effect/cli reads as the value of a boolean flag placed before them. */
+/** Words that read as a boolean flag's value (@effect/cli once read them so; kept out of the small bundle). */
 const BOOLEAN_WORDS = new Set(["true", "1", "y", "yes", "on", "false", "0", "n", "no", "off"])
 
 /**
