@@ -12,7 +12,6 @@ import * as fs from "node:fs"
 import * as path from "node:path"
 import { bundle, cliEnv, run, tempHome } from "./support/cli.js"
 
-const has = (shell: string) => spawnSync("sh", ["-c", `command -v ${shell}`]).status === 0
 
 /** A home whose config.json adds `acme`, with two stored API key accounts for anthropic; and the scripts from it. */
 const setup = async () => {
@@ -103,7 +102,7 @@ t agent-auth use anthropic ''
     expect(again.stderr).toBe("")
   })
 
-  it.runIf(has("zsh"))("zsh: registered with compdef after compinit; commands, flags, providers, accounts", async () => {
+  it("zsh: registered with compdef after compinit; commands, flags, providers, accounts", async () => {
     const { env, script } = await setup()
     const { file } = script("zsh")
     const probe = `
@@ -129,7 +128,7 @@ t agent-auth import codex --from ''
     expect(out).toContain("[agent-auth import codex --from ] files")
   })
 
-  it.runIf(has("fish"))("fish: complete -C gives commands, flags, providers and accounts", async () => {
+  it("fish: complete -C gives commands, flags, providers and accounts", async () => {
     const { env, script } = await setup()
     const { file } = script("fish")
     const names = (line: string) =>
