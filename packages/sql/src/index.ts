@@ -9,5 +9,7 @@ export * as SqlTokenStore from "./SqlTokenStore.js"
 export * as SqlStoreConfig from "./SqlStoreConfig.js"
 /** AES-256-GCM with key ids and rotation (`AGENT_AUTH_ENCRYPTION_KEY`, `…_KEYS_PREVIOUS`). */
 export * as SecretBox from "./SecretBox.js"
+/** The Migrator, safe on many workers at once, with a migrations table of its own per user. */
+export * as SqlMigrations from "./SqlMigrations.js"
 /** Refreshing many principals' logins at once, with bounded concurrency. */
 export * as RefreshWave from "./RefreshWave.js"

@@ -14,7 +14,7 @@
  */
 import type { TokenStoreError } from "@agent-auth/core"
 import { SignInRefused, StoreError } from "@agent-auth/core"
-import { SecretBox } from "@agent-auth/sql"
+import { SecretBox, SqlMigrations } from "@agent-auth/sql"
 import { Migrator, SqlClient } from "@effect/sql"
 import type { SqlError } from "@effect/sql/SqlError"
 import { Clock, Effect, Either, Redacted, Schema } from "effect"
@@ -41,33 +41,9 @@ const createPending = Effect.gen(function*() {
 
 const migrations = Migrator.fromRecord({ "1_pending_logins": createPending })
 
-/**
- * Runs the migrations. On Postgres, replicas starting together would race to create the
- * Migrator's own table, so it is created first under a transaction-scoped advisory lock
- * (as the SQL token store does for its table).
- */
+/** Runs the migrations (its own migrations table; replicas may start together). */
 const migrate = (location: string) =>
-  Effect.gen(function*() {
-    const sql = yield* SqlClient.SqlClient
-    yield* sql.onDialectOrElse({
-      pg: () =>
-        sql.withTransaction(Effect.zipRight(
-          sql`SELECT pg_advisory_xact_lock(hashtextextended(${migrationsTable}, 0))`,
-          sql`CREATE TABLE IF NOT EXISTS ${sql(migrationsTable)} (
-            migration_id integer primary key,
-            created_at timestamp with time zone not null default now(),
-            name text not null
-          )`
-        )),
-      orElse: () => Effect.void
-    })
-    yield* Migrator.make({})({ loader: migrations, table: migrationsTable })
-  }).pipe(
-    Effect.catchAllDefect((defect) => Effect.fail(defect)),
-    Effect.mapError((e) =>
-      new StoreError({ path: location, reason: `cannot create or migrate the pending-login table (${(e as { message?: unknown })?.message ?? String(e)})` })
-    )
-  )
+  SqlMigrations.run({ loader: migrations, table: migrationsTable, location, what: "the pending-login table" })
 
 /** The sealed part of a row. */
 const Secrets = Schema.parseJson(Schema.Struct({

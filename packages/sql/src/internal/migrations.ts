@@ -6,6 +6,7 @@
 import { StoreError } from "@agent-auth/core"
 import { Migrator, SqlClient } from "@effect/sql"
 import { Effect } from "effect"
+import * as SqlMigrations from "../SqlMigrations.js"
 
 export const migrationsTable = "agent_auth_migrations"
 export const credentialsTable = "agent_auth_credentials"
@@ -34,33 +35,6 @@ export const migrations = Migrator.fromRecord({
   "1_credentials": createCredentials
 })
 
-/**
- * Runs the migrations. On Postgres the Migrator's own first step (create its table when a
- * lookup fails) races when several workers start at once, so the table is created first,
- * under a transaction-scoped advisory lock.
- */
+/** Runs the token store's migrations (see SqlMigrations). */
 export const migrate = (location: string): Effect.Effect<void, StoreError, SqlClient.SqlClient> =>
-  Effect.gen(function*() {
-    const sql = yield* SqlClient.SqlClient
-    yield* sql.onDialectOrElse({
-      pg: () =>
-        sql.withTransaction(Effect.zipRight(
-          sql`SELECT pg_advisory_xact_lock(hashtextextended(${migrationsTable}, 0))`,
-          sql`CREATE TABLE IF NOT EXISTS ${sql(migrationsTable)} (
-            migration_id integer primary key,
-            created_at timestamp with time zone not null default now(),
-            name text not null
-          )`
-        )),
-      orElse: () => Effect.void
-    })
-    yield* Migrator.make({})({ loader: migrations, table: migrationsTable })
-  }).pipe(
-    Effect.catchAllDefect((defect) => Effect.fail(defect)),
-    Effect.mapError((e) =>
-      new StoreError({
-        path: location,
-        reason: `cannot create or migrate its tables (${(e as { message?: unknown })?.message ?? String(e)})`
-      })
-    )
-  )
+  SqlMigrations.run({ loader: migrations, table: migrationsTable, location, what: "its tables" })
