@@ -28,10 +28,13 @@ export class NotLoggedIn extends Schema.TaggedError<NotLoggedIn>()("NotLoggedIn"
   /** Environment variables that would supply a key, if the provider takes one. */
   envVars: Schema.Array(Schema.String),
   /** False for providers that only take API keys (no login exists for them). */
-  canLogin: Schema.Boolean
+  canLogin: Schema.Boolean,
+  /** The command that signs in, where it is not `agent-auth login <provider>` (an MCP server's `agent-auth mcp login <url>`). */
+  command: Schema.optional(Schema.String)
 }) {
   readonly exitCode = ExitCode.AuthRequired
   override get message() {
+    if (this.command !== undefined) return `Not logged in to ${this.provider}: run \`${this.command}\`.`
     const ways: Array<string> = []
     if (this.envVars.length > 0) ways.push(`set ${this.envVars.join(" or ")}`)
     ways.push(this.canLogin ? `run \`${loginHint(this.provider)}\`` : `run \`${loginHint(this.provider)} --with-api-key\``)
@@ -44,12 +47,14 @@ export class ReauthRequired extends Schema.TaggedError<ReauthRequired>()("Reauth
   provider: Schema.String,
   account: Schema.optional(Schema.String),
   /** Why, in the provider's words where it gave some (an OAuth error code, never a token). */
-  reason: Schema.String
+  reason: Schema.String,
+  /** The command that signs in again, where it is not `agent-auth login <provider>`. */
+  command: Schema.optional(Schema.String)
 }) {
   readonly exitCode = ExitCode.AuthRequired
   override get message() {
     const who = this.account === undefined ? this.provider : `${this.provider} (${this.account})`
-    return `The login for ${who} can no longer be used (${this.reason}); run \`${loginHint(this.provider)}\` to sign in again.`
+    return `The login for ${who} can no longer be used (${this.reason}); run \`${this.command ?? loginHint(this.provider)}\` to sign in again.`
   }
 }
 
@@ -248,6 +253,22 @@ export type AuthError =
   | ConfigInvalid
   | PortUnavailable
   | UnknownProvider
+  | McpDiscoveryError
 
 /** Errors a `TokenStore` may fail with. */
 export type TokenStoreError = StoreCorrupted | StoreLocked | StorePermissions | StoreError
+
+/**
+ * An MCP server could not be signed in to: its protected-resource metadata (RFC 9728) or the
+ * authorization server it names was refused or unusable; `reason` names the rule and field.
+ */
+export class McpDiscoveryError extends Schema.TaggedError<McpDiscoveryError>()("McpDiscoveryError", {
+  /** The MCP server's URL, as given. */
+  server: Schema.String,
+  reason: Schema.String
+}) {
+  readonly exitCode = ExitCode.Provider
+  override get message() {
+    return `Cannot sign in to the MCP server ${this.server}: ${this.reason}. Check the URL; \`agent-auth mcp login ${this.server} --verbose\` shows each step.`
+  }
+}

@@ -149,6 +149,7 @@ export const make = Effect.gen(function*() {
         state,
         nonce,
         audience: provider.audience,
+        resource: provider.resource,
         ...provider.authorizeParams
       }
       for (const [k, v] of Object.entries(params)) if (v !== undefined) url.searchParams.set(k, v)

@@ -21,7 +21,7 @@ import type { CredentialKey } from "./Domain.js"
 import { keyString, OAuthCredential } from "./Domain.js"
 import type { AuthError } from "./Errors.js"
 import { ReauthRequired, TokenEndpointError } from "./Errors.js"
-import { notLoggedIn } from "./internal/credentialHeaders.js"
+import { loginCommand, notLoggedIn } from "./internal/credentialHeaders.js"
 import * as SingleFlight from "./internal/singleFlight.js"
 import { logUrl, requestTokens, toTokenSet } from "./internal/tokenEndpoint.js"
 import type { ProviderConfig } from "./Provider.js"
@@ -134,8 +134,10 @@ export const make = (
     const refreshGrant = (provider: ProviderConfig, login: OAuthCredential) =>
       Effect.gen(function*() {
         const refreshToken = login.tokens.refreshToken
+        const command = loginCommand(provider)
+        const again = command === undefined ? {} : { command }
         if (refreshToken === undefined) {
-          return yield* new ReauthRequired({ provider: provider.id, account: login.account, reason: "no refresh token" })
+          return yield* new ReauthRequired({ provider: provider.id, account: login.account, reason: "no refresh token", ...again })
         }
         const metadata = yield* registry.metadata(provider)
         yield* Effect.logDebug("refreshing").pipe(
@@ -151,7 +153,7 @@ export const make = (
           Effect.provideService(HttpClient.HttpClient, http),
           Effect.mapError((e) =>
             e._tag === "TokenEndpointError" && isRefusal(e)
-              ? new ReauthRequired({ provider: provider.id, account: login.account, reason: e.error ?? `HTTP ${e.status}` })
+              ? new ReauthRequired({ provider: provider.id, account: login.account, reason: e.error ?? `HTTP ${e.status}`, ...again })
               : e
           ),
           Effect.tapError((e) =>

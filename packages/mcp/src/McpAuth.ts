@@ -1,0 +1,224 @@
+/**
+ * Requests to an MCP server with its login's token: `fetch(url)` gives a standard `fetch`
+ * for `@modelcontextprotocol/sdk` transports, `layer(url)` is `HttpClient` middleware.
+ *
+ * Per request:
+ * - The token goes only in the `Authorization` header, and only to the server it was issued
+ *   for (same origin, the login's URL path or below); any other request passes untouched. A
+ *   request carrying a token follows no redirect.
+ * - The token comes from `Refresher.fresh` (refreshed when due; one refresh per login at a
+ *   time, in the process and across processes).
+ * - A 401: one forced refresh (concurrent 401s share it; a login already refreshed by
+ *   another fiber is used as it is) and one retry; a second 401 fails with `NotLoggedIn`
+ *   naming `agent-auth mcp login <url>`.
+ * - A 403 `insufficient_scope`: a new sign-in asking for the union of the scopes held and
+ *   challenged, at most twice, when the caller gave `signIn`; without it, `NotLoggedIn`
+ *   naming `agent-auth mcp login <url> --scope …`.
+ */
+import { HttpClient, HttpClientError, type HttpClientRequest, type HttpClientResponse } from "@effect/platform"
+import { HttpClientRequest as Req } from "@effect/platform"
+import {
+  type AuthError,
+  AuthHttpClient,
+  type Domain,
+  NotLoggedIn,
+  ProviderRegistry,
+  Refresher,
+  TokenStore
+} from "@agent-auth/core"
+import type { Provider } from "@agent-auth/core"
+import { Cause, Context, Effect, Exit, Layer, Redacted, Runtime } from "effect"
+import { unionScopes } from "./McpLogin.js"
+import { parseChallenge } from "./ProtectedResource.js"
+
+/** How many new sign-ins one request may cause for more scopes. */
+export const MAX_STEP_UPS = 2
+
+export interface StepUpRequest {
+  readonly url: string
+  readonly name: string
+  /** The scopes to ask for: those held and those the server challenged. */
+  readonly scopes: ReadonlyArray<string>
+}
+
+export interface Options {
+  /** A new sign-in with more scopes, where the runtime can interact with its user (else step-up fails with `NotLoggedIn`). */
+  readonly signIn?: ((request: StepUpRequest) => Effect.Effect<void, AuthError>) | undefined
+  /** The fetch underneath (default `globalThis.fetch`). */
+  readonly fetch?: typeof globalThis.fetch | undefined
+}
+
+/** What one exchange gave: enough to decide, whatever carried it. */
+export interface Answer {
+  readonly status: number
+  readonly wwwAuthenticate: string | undefined
+}
+
+export interface McpAuthShape {
+  /** A standard `fetch` that signs requests to the MCP server `url` (its name works too). */
+  readonly fetch: (url: string, options?: Options) => Effect.Effect<typeof globalThis.fetch, AuthError>
+  /** `client` with requests to the MCP server `url` signed. */
+  readonly client: (
+    url: string,
+    client: HttpClient.HttpClient,
+    options?: Options
+  ) => Effect.Effect<HttpClient.HttpClient, AuthError>
+}
+
+export class McpAuth extends Context.Tag("@agent-auth/mcp/McpAuth")<McpAuth, McpAuthShape>() {}
+
+const loginCommand = (url: string, scopes?: ReadonlyArray<string>) =>
+  `agent-auth mcp login ${url}${(scopes ?? []).map((s) => ` --scope ${s}`).join("")}`
+
+const notLoggedIn = (p: Provider.ProviderConfig, scopes?: ReadonlyArray<string>) =>
+  new NotLoggedIn({ provider: p.id, envVars: [], canLogin: true, command: loginCommand(p.url ?? p.id, scopes) })
+
+export const make = Effect.gen(function*() {
+  const registry = yield* ProviderRegistry.ProviderRegistry
+  const refresher = yield* Refresher.Refresher
+  const store = yield* TokenStore.TokenStore
+
+  /** The server and its login's key; the first stored account (an MCP login has one). */
+  const target = (url: string) =>
+    Effect.gen(function*() {
+      const p = yield* registry.get(url).pipe(
+        // A URL no login knows: the command that signs in to it.
+        Effect.mapError((e): AuthError =>
+          e._tag === "UnknownProvider" && /^https?:\/\//i.test(url)
+            ? new NotLoggedIn({ provider: url, envVars: [], canLogin: true, command: loginCommand(url) })
+            : e
+        )
+      )
+      if (p.kind !== "mcp" || p.url === undefined) {
+        return yield* notLoggedIn(p)
+      }
+      return p
+    })
+
+  const keyOf = (p: Provider.ProviderConfig) =>
+    Effect.flatMap(store.list(p.id), (logins) => {
+      const first = logins.find((c) => c._tag === "OAuthCredential")
+      return first === undefined ? Effect.fail(notLoggedIn(p)) : Effect.succeed({ provider: p.id, account: first.account })
+    })
+
+  /**
+   * The rules of the module comment over any way of sending: `send(authorization)` makes the
+   * exchange with that header value; `replayable` says whether the request can be sent again.
+   */
+  const authorize = <A extends Answer, E>(
+    p: Provider.ProviderConfig,
+    send: (authorization: string) => Effect.Effect<A, E>,
+    replayable: boolean,
+    options: Options
+  ): Effect.Effect<A, E | AuthError> =>
+    Effect.gen(function*() {
+      const url = p.url ?? p.id
+      const key = yield* keyOf(p)
+      const header = (login: Domain.OAuthCredential) => `Bearer ${Redacted.value(login.tokens.accessToken)}`
+      let login = yield* refresher.fresh(key)
+      let answer = yield* send(header(login))
+      if (answer.status === 401 && replayable) {
+        yield* Effect.logDebug("401 from the MCP server: one forced refresh").pipe(Effect.annotateLogs({ server: url, rule: "401 → refresh once" }))
+        login = yield* refresher.fresh(key, { force: true, current: login })
+        answer = yield* send(header(login))
+        if (answer.status === 401) return yield* notLoggedIn(p)
+      }
+      for (let stepUps = 0; answer.status === 403 && replayable; stepUps++) {
+        const challenge = parseChallenge(answer.wwwAuthenticate)
+        if (challenge?.error !== "insufficient_scope") break
+        const held = login.tokens.scopes.length > 0 ? login.tokens.scopes : p.scopes
+        const scopes = unionScopes(held, challenge.scopes ?? [])
+        yield* Effect.logDebug("403 insufficient_scope: step-up").pipe(
+          Effect.annotateLogs({ server: url, scope: scopes.join(" "), step_up: stepUps + 1, limit: MAX_STEP_UPS })
+        )
+        if (options.signIn === undefined || stepUps >= MAX_STEP_UPS) return yield* notLoggedIn(p, scopes)
+        yield* options.signIn({ url, name: p.id, scopes })
+        login = yield* refresher.fresh(key)
+        answer = yield* send(header(login))
+      }
+      return answer
+    })
+
+  const fetch = (url: string, options: Options = {}): Effect.Effect<typeof globalThis.fetch, AuthError> =>
+    Effect.gen(function*() {
+      const p = yield* target(url)
+      const base = p.url!
+      const runtime = yield* Effect.runtime<never>()
+      // A failure rejects with the error itself (an `AuthError` names the command that fixes it).
+      const run = async <A>(effect: Effect.Effect<A, unknown>): Promise<A> => {
+        const exit = await Runtime.runPromiseExit(runtime)(effect)
+        if (Exit.isSuccess(exit)) return exit.value
+        throw Cause.squash(exit.cause)
+      }
+      const underlying = options.fetch ?? globalThis.fetch
+      return (async (input: string | URL | Request, init?: RequestInit): Promise<Response> => {
+        const request = new Request(input, init)
+        if (!AuthHttpClient.isUnderBase(request.url, base)) return underlying(request)
+        // A body read once into memory can be sent again (the SDK's are small JSON-RPC messages).
+        const body = request.body === null ? null : await request.arrayBuffer()
+        const send = (authorization: string) =>
+          Effect.tryPromise({
+            try: async (signal) => {
+              const headers = new Headers(request.headers)
+              headers.set("authorization", authorization)
+              const response = await underlying(request.url, {
+                method: request.method,
+                headers,
+                body,
+                redirect: "manual",
+                signal: init?.signal ?? signal
+              })
+              return response
+            },
+            catch: (cause) => cause
+          }).pipe(Effect.map((response) => ({ status: response.status, wwwAuthenticate: response.headers.get("www-authenticate") ?? undefined, response })))
+        const answer = await run(authorize(p, send, true, options))
+        return answer.response
+      }) as typeof globalThis.fetch
+    })
+
+  const client = (url: string, inner: HttpClient.HttpClient, options: Options = {}) =>
+    Effect.map(target(url), (p) =>
+      HttpClient.transform(inner, (effect, request) => {
+        if (!AuthHttpClient.isUnderBase(request.url, p.url!)) return effect
+        const replayable = request.body._tag !== "Stream"
+        const send = (authorization: string) =>
+          Effect.map(
+            inner.execute(Req.setHeader(request, "authorization", authorization)),
+            (response: HttpClientResponse.HttpClientResponse) => ({
+              status: response.status,
+              wwwAuthenticate: response.headers["www-authenticate"],
+              response
+            })
+          )
+        return authorize(p, send, replayable, options).pipe(
+          Effect.map((a) => a.response),
+          Effect.catchIf(AuthHttpClient.isAuthError, (e) => Effect.fail(asRequestError(request, e)))
+        )
+      }))
+
+  return McpAuth.of({ fetch, client })
+})
+
+/** An `AuthError` in an `HttpClient`'s error channel (`AuthHttpClient.authError` finds it again). */
+const asRequestError = (request: HttpClientRequest.HttpClientRequest, e: AuthError) =>
+  new HttpClientError.RequestError({ request: Req.get(request.url), reason: "Transport", cause: e, description: e.message })
+
+export const layerService: Layer.Layer<
+  McpAuth,
+  never,
+  ProviderRegistry.ProviderRegistry | Refresher.Refresher | TokenStore.TokenStore
+> = Layer.effect(McpAuth, make)
+
+/** `HttpClient` middleware: the ambient client, with requests to the MCP server `url` signed. */
+export const layer = (
+  url: string,
+  options: Options = {}
+): Layer.Layer<HttpClient.HttpClient, AuthError, HttpClient.HttpClient | McpAuth> =>
+  Layer.effect(
+    HttpClient.HttpClient,
+    Effect.gen(function*() {
+      const auth = yield* McpAuth
+      return yield* auth.client(url, yield* HttpClient.HttpClient, options)
+    })
+  )
