@@ -38,6 +38,7 @@ export interface Seen {
   readonly grantType?: string | undefined
   readonly clientId?: string | undefined
   readonly resource: unknown
+  readonly scope?: unknown
 }
 
 export interface McpIssuer {
@@ -75,7 +76,14 @@ const nativeClient = (c: { client_id: string; client_secret?: string; token_endp
 })
 
 /** Starts the authorization server; `path` mounts it below the origin (`/tenant-a`). */
-export const startMcpIssuer = async (options: { readonly path?: string; readonly resources?: () => ReadonlyArray<string> } = {}) => {
+export const startMcpIssuer = async (
+  options: {
+    readonly path?: string
+    readonly resources?: () => ReadonlyArray<string>
+    /** Client authentication methods the server offers (default: oidc-provider's). */
+    readonly authMethods?: ReadonlyArray<string>
+  } = {}
+) => {
   const mount = options.path ?? ""
   const { privateKey } = await generateKeyPair("RS256", { extractable: true })
   const jwk = { ...(await exportJWK(privateKey)), kid: "mcp-test-key", alg: "RS256", use: "sig" }
@@ -108,7 +116,10 @@ export const startMcpIssuer = async (options: { readonly path?: string; readonly
     token_endpoint_auth_method: "none"
   }
   const provider = new Provider(issuer, {
-    clients: [nativeClient(PRE_REGISTERED.basic), nativeClient(PRE_REGISTERED.post), nativeClient(PRE_REGISTERED.none)],
+    clients: [PRE_REGISTERED.basic, PRE_REGISTERED.post, PRE_REGISTERED.none]
+      .filter((c) => options.authMethods === undefined || options.authMethods.includes(c.token_endpoint_auth_method))
+      .map(nativeClient),
+    ...(options.authMethods === undefined ? {} : { clientAuthMethods: options.authMethods }),
     jwks: { keys: [jwk] },
     cookies: { keys: ["mcp-test-cookie-key"] },
     features: {
@@ -146,7 +157,7 @@ export const startMcpIssuer = async (options: { readonly path?: string; readonly
   } as Record<string, unknown>)
   type Ctx = { oidc: { params?: Record<string, unknown>; client?: { clientId: string }; route?: string } }
   provider.on("authorization.accepted", (ctx: Ctx) =>
-    void seen.push({ route: "authorization", clientId: ctx.oidc.client?.clientId, resource: ctx.oidc.params?.resource }))
+    void seen.push({ route: "authorization", clientId: ctx.oidc.client?.clientId, resource: ctx.oidc.params?.resource, scope: ctx.oidc.params?.scope }))
   provider.on("grant.success", (ctx: Ctx) => {
     const grantType = String(ctx.oidc.params?.grant_type)
     grants.set(grantType, (grants.get(grantType) ?? 0) + 1)
@@ -197,6 +208,24 @@ export interface McpServerOptions {
   readonly challengeScope?: string
   /** The scope the `admin` tool needs (default `mcp:admin`); a list demands all. */
   readonly adminScopes?: ReadonlyArray<string>
+  /** The `admin` tool answers 403 insufficient_scope whatever the token holds. */
+  readonly alwaysForbidAdmin?: boolean
+}
+
+/** An authorization server that is not one: its metadata is `doc` at every well-known URL. */
+export const startStaticAs = async (doc: (origin: string) => Record<string, unknown>) => {
+  let origin = ""
+  const server = http.createServer((req, res) => {
+    if ((req.url ?? "").startsWith("/.well-known/")) {
+      res.setHeader("content-type", "application/json")
+      res.end(JSON.stringify(doc(origin)))
+      return
+    }
+    res.statusCode = 404
+    res.end()
+  })
+  origin = await listen(server)
+  return { issuer: origin, close: closer(server) }
 }
 
 /** Starts the MCP server; it trusts tokens from `issuer` whose audience is its resource. */
@@ -254,7 +283,10 @@ export const startMcpServer = async (options: McpServerOptions): Promise<McpTest
         return
       }
       const calls = Array.isArray(body) ? body : [body]
-      if (calls.some((m) => m?.method === "tools/call" && m.params?.name === "admin") && !adminScopes.every((s) => scopes.includes(s))) {
+      if (
+        calls.some((m) => m?.method === "tools/call" && m.params?.name === "admin") &&
+        (options.alwaysForbidAdmin === true || !adminScopes.every((s) => scopes.includes(s)))
+      ) {
         counts.forbidden++
         res.statusCode = 403
         res.setHeader("www-authenticate", `Bearer error="insufficient_scope", scope="${adminScopes.join(" ")}", resource_metadata="${base}${metadataPath()}"`)

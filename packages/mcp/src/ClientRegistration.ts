@@ -25,16 +25,19 @@ export interface Client {
 /** Loopback with no port (RFC 8252 §7.3): one registration serves every login's port. */
 export const REDIRECT_URI = "http://127.0.0.1/callback"
 
-/** What we ask a server to register (RFC 7591 §2): a public native client using PKCE. */
-export const registrationRequest = (scopes: ReadonlyArray<string>) => ({
+/**
+ * What we ask a server to register (RFC 7591 §2): a public native client using PKCE. No
+ * `scope`: a server may limit the client to the scopes it registered with, and one
+ * registration serves every later login and step-up at the issuer, whatever they ask for.
+ */
+export const registrationRequest = {
   client_name: "agent-auth",
   application_type: "native",
   redirect_uris: [REDIRECT_URI],
   grant_types: ["authorization_code", "refresh_token"],
   response_types: ["code"],
-  token_endpoint_auth_method: "none",
-  ...(scopes.length > 0 ? { scope: scopes.join(" ") } : {})
-})
+  token_endpoint_auth_method: "none"
+} as const
 
 const RegistrationResponse = Schema.Struct({
   client_id: Schema.String,
@@ -76,8 +79,7 @@ export const configuredMethod = (
 /** RFC 7591 registration at `metadata.registration_endpoint`; the answer is stored for the issuer. */
 export const register = (
   serverUrl: string,
-  metadata: Provider.AuthServerMetadata,
-  scopes: ReadonlyArray<string>
+  metadata: Provider.AuthServerMetadata
 ): Effect.Effect<Registration, McpDiscoveryError, HttpClient.HttpClient> =>
   Effect.gen(function*() {
     const fail = (reason: string) => new McpDiscoveryError({ server: serverUrl, reason })
@@ -90,7 +92,7 @@ export const register = (
     const client = yield* HttpClient.HttpClient
     const started = yield* Clock.currentTimeMillis
     const response = yield* client.execute(
-      HttpClientRequest.post(endpoint).pipe(HttpClientRequest.acceptJson, HttpClientRequest.bodyUnsafeJson(registrationRequest(scopes)))
+      HttpClientRequest.post(endpoint).pipe(HttpClientRequest.acceptJson, HttpClientRequest.bodyUnsafeJson(registrationRequest))
     ).pipe(
       Effect.provideService(FetchHttpClient.RequestInit, { redirect: "manual" }),
       Effect.mapError(() => fail(`the registration endpoint ${endpoint} could not be reached`))
@@ -203,7 +205,7 @@ export const choose = (
       yield* forget(issuer, stored.clientId)
     }
     // 4. Register, and keep it for every later login at this issuer.
-    const registration = yield* register(options.serverUrl, metadata, options.scopes)
+    const registration = yield* register(options.serverUrl, metadata)
     yield* store.update((file) => ({ ...file, registrations: { ...file.registrations, [issuer]: registration } }))
     yield* trace("client registered (RFC 7591)", issuer, registration.clientId)
     return fromRegistration(registration)

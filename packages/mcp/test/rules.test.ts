@@ -90,7 +90,7 @@ describe("ClientRegistration", () => {
     expect(ClientRegistration.answeredMethod(undefined, false)).toBe("none")
     expect(ClientRegistration.answeredMethod(undefined, true)).toBe("client_secret_basic")
     expect(ClientRegistration.answeredMethod("private_key_jwt", false)).toBeUndefined()
-    expect(ClientRegistration.registrationRequest([])).toMatchObject({ application_type: "native", token_endpoint_auth_method: "none" })
+    expect(ClientRegistration.registrationRequest).toMatchObject({ application_type: "native", token_endpoint_auth_method: "none" })
   })
 })
 
