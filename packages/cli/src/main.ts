@@ -13,6 +13,7 @@ import { demo } from "./commands/demo.js"
 import { importCommand } from "./commands/import.js"
 import { login } from "./commands/login.js"
 import { logout } from "./commands/logout.js"
+import { mcp } from "./commands/mcp.js"
 import { providers } from "./commands/providers.js"
 import { refresh } from "./commands/refresh.js"
 import { status } from "./commands/status.js"
@@ -20,6 +21,7 @@ import { token } from "./commands/token.js"
 import { use } from "./commands/use.js"
 import { demoServer } from "./internal/demo.js"
 import { demoProvider } from "./internal/demoProvider.js"
+import { mcpServers } from "./internal/mcpServers.js"
 import { runCli } from "./internal/runtime.js"
 import { SecretOnCommandLine } from "./internal/secretArgs.js"
 import { secretArgument } from "./internal/secretWords.js"
@@ -28,7 +30,7 @@ const VERSION = "0.1.0"
 
 const root = Command.make("agent-auth").pipe(
   Command.withDescription("OAuth sign-in and credentials for AI agent runtimes"),
-  Command.withSubcommands([providers, login, status, token, refresh, logout, use, importCommand, demo])
+  Command.withSubcommands([providers, login, status, token, refresh, logout, use, importCommand, demo, mcp])
 )
 
 const cli = Command.run(root, { name: "agent-auth", version: VERSION })
@@ -43,7 +45,7 @@ runCli(
     // The embedded demo server, only for command lines that talk to it; it lives as long as the command.
     Effect.provide(demoServer(process.argv.slice(2))),
     // A browser login provides its loopback server and browser launcher itself (commands/login.ts).
-    Effect.provide(NodeAuth.layerServices({ providers: [demoProvider] })),
+    Effect.provide(NodeAuth.layerServices({ providers: [demoProvider], providerSource: mcpServers })),
     // What @effect/cli needs; NodeContext.layer would also load the worker and command-executor
     // modules, which nothing here uses, at every start.
     Effect.provide(Layer.mergeAll(NodeFileSystem.layer, NodePath.layer, NodeTerminal.layer))
