@@ -11,7 +11,9 @@ import { AuthConfig, ProviderRegistry, Refresher } from "@agent-auth/core"
 import { McpAuth, McpServers } from "@agent-auth/mcp"
 import { NodeTokenStore } from "@agent-auth/node"
 import { Effect, Layer } from "effect"
+import { spawn } from "node:child_process"
 import * as fs from "node:fs"
+import { fileURLToPath } from "node:url"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { Browser } from "./support/browser.js"
 import { cliEnv, finish, nextEvent, run, start, tempHome } from "./support/cli.js"
@@ -136,6 +138,24 @@ describe("agent-auth mcp (CLI)", () => {
     expect(new Set(results.map((r) => r.stdout)).size).toBe(1)
     expect(issuer.grants("refresh_token") - before).toBe(1)
     expect(issuer.seen.filter((s) => s.grantType === "refresh_token").at(-1)?.resource).toBe(server.url)
+  }, 90_000)
+
+  it("packages/mcp/examples/runtime.ts connects with McpAuth.fetch to a server the CLI signed in to", async () => {
+    const home = newHome()
+    const { result } = await cliLogin(home, server.url)
+    expect(result.code, result.stderr).toBe(0)
+    const example = fileURLToPath(new URL("../packages/mcp/examples/run.mjs", import.meta.url))
+    // Asynchronously: the servers live in this process.
+    const exec = (env: Record<string, string>) =>
+      finish(spawn(process.execPath, [example, server.url], { env, stdio: ["pipe", "pipe", "pipe"] }))
+    const ran = await exec(cliEnv(home))
+    expect(ran.code, `${ran.stdout}\n${ran.stderr}`).toBe(0)
+    expect(ran.stdout).toBe(`tools: echo, admin\n[{"type":"text","text":"hello"}]\n`)
+    // Without a login it says what to run.
+    const none = await exec(cliEnv(newHome()))
+    expect(none.code).not.toBe(0)
+    // runMain reports the failure through Effect's logger (stdout or stderr, by Node's console).
+    expect(`${none.stdout}${none.stderr}`).toContain(`agent-auth mcp login ${server.url}`)
   }, 90_000)
 
   it("refusals are named: an http authorization server in the metadata, an unknown name", async () => {
