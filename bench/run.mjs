@@ -2,7 +2,7 @@
  * `pnpm bench`: every figure as a ratio measured in this run, one line each
  * (`name: ours / baseline = ratio`), and all of it in bench/results.json.
  *
- *   node bench/run.mjs [resolve|storm|jwt|cli ...]   only those parts
+ *   node bench/run.mjs [resolve|storm|jwt|mcp|cli ...]   only those parts
  *   BENCH_QUICK=1 node bench/run.mjs                 fewer rounds (a smoke run)
  *
  * See bench/README.md for what each figure measures and how.
@@ -24,7 +24,7 @@ const want = (part) => wanted.length === 0 || wanted.includes(part)
 
 // The TypeScript benches, bundled the way the CLI is (workspace sources, no build step).
 await build({
-  entryPoints: [path.join(here, "src/hot.ts"), path.join(here, "src/seed.ts")],
+  entryPoints: [path.join(here, "src/hot.ts"), path.join(here, "src/seed.ts"), path.join(here, "src/mcp.ts")],
   outdir: path.join(here, "dist"),
   outExtension: { ".js": ".mjs" },
   bundle: true,
@@ -53,9 +53,9 @@ function nproc() {
 }
 
 /** Runs the in-process bench for some parts; each JSON line it prints is a figure. */
-const hot = (parts) =>
+const hot = (parts, script = "dist/hot.mjs") =>
   new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ["--expose-gc", path.join(here, "dist/hot.mjs"), ...parts], {
+    const child = spawn(process.execPath, ["--expose-gc", path.join(here, script), ...parts], {
       stdio: ["ignore", "pipe", "inherit"],
       env: { ...process.env, NODE_ENV: "production" }
     })
@@ -70,11 +70,14 @@ const hot = (parts) =>
       }
     })
     child.once("error", reject)
-    child.once("close", (code) => (code === 0 ? resolve() : reject(new Error(`bench/dist/hot.mjs exited ${code}`))))
+    child.once("close", (code) => (code === 0 ? resolve() : reject(new Error(`bench/${script} exited ${code}`))))
   })
 
 const parts = ["resolve", "storm", "jwt"].filter(want)
 if (parts.length > 0) await hot(parts)
+
+// MCP servers: discovery per process (count), and McpAuth.fetch against a fixed header.
+if (want("mcp")) await hot([], "dist/mcp.mjs")
 
 if (want("cli")) {
   // The bundle as shipped.

@@ -95,11 +95,19 @@ export const make = Effect.gen(function*() {
       return p
     })
 
-  const keyOf = (p: Provider.ProviderConfig) =>
-    Effect.flatMap(store.list(p.id), (logins) => {
+  /** The login's key; looked up once per server and process while it holds a login. */
+  const keys = new Map<string, { readonly provider: string; readonly account: string }>()
+  const keyOf = (p: Provider.ProviderConfig) => {
+    const known = keys.get(p.id)
+    if (known !== undefined) return Effect.succeed(known)
+    return Effect.flatMap(store.list(p.id), (logins) => {
       const first = logins.find((c) => c._tag === "OAuthCredential")
-      return first === undefined ? Effect.fail(notLoggedIn(p)) : Effect.succeed({ provider: p.id, account: first.account })
+      if (first === undefined) return Effect.fail(notLoggedIn(p))
+      const key = { provider: p.id, account: first.account }
+      keys.set(p.id, key)
+      return Effect.succeed(key)
     })
+  }
 
   /**
    * The rules of the module comment over any way of sending: `send(authorization)` makes the
@@ -152,27 +160,23 @@ export const make = Effect.gen(function*() {
       }
       const underlying = options.fetch ?? globalThis.fetch
       return (async (input: string | URL | Request, init?: RequestInit): Promise<Response> => {
-        const request = new Request(input, init)
-        if (!AuthHttpClient.isUnderBase(request.url, base)) return underlying(request)
-        // A body read once into memory can be sent again (the SDK's are small JSON-RPC messages).
-        const body = request.body === null ? null : await request.arrayBuffer()
+        const href = typeof input === "string" ? input : input instanceof URL ? input.href : input.url
+        if (!AuthHttpClient.isUnderBase(href, base)) return underlying(input, init)
+        const request = await replayable(input, init)
         const send = (authorization: string) =>
-          Effect.tryPromise({
-            try: async (signal) => {
-              const headers = new Headers(request.headers)
-              headers.set("authorization", authorization)
-              const response = await underlying(request.url, {
-                method: request.method,
-                headers,
-                body,
-                redirect: "manual",
-                signal: init?.signal ?? signal
-              })
-              return response
-            },
-            catch: (cause) => cause
-          }).pipe(Effect.map((response) => ({ status: response.status, wwwAuthenticate: response.headers.get("www-authenticate") ?? undefined, response })))
-        const answer = await run(authorize(p, send, true, options))
+          Effect.map(
+            // No AbortSignal of Effect's own: the caller's (the SDK's) is the one that matters.
+            Effect.tryPromise({
+              try: () => {
+                const headers = new Headers(request.headers)
+                headers.set("authorization", authorization)
+                return underlying(href, { ...request.init, headers, redirect: "manual" })
+              },
+              catch: (cause) => cause
+            }),
+            (response) => ({ status: response.status, wwwAuthenticate: response.headers.get("www-authenticate") ?? undefined, response })
+          )
+        const answer = await run(authorize(p, send, request.replayable, options))
         return answer.response
       }) as typeof globalThis.fetch
     })
@@ -199,6 +203,29 @@ export const make = Effect.gen(function*() {
 
   return McpAuth.of({ fetch, client })
 })
+
+/**
+ * What a fetch call sends, in a form that can be sent twice: the SDK's string bodies as they
+ * are; a `Request` (or a body of another kind) read once into memory. A stream body cannot be
+ * replayed: sent once, and a 401 to it is returned as it is.
+ */
+const replayable = async (
+  input: string | URL | Request,
+  init: RequestInit | undefined
+): Promise<{ readonly init: RequestInit; readonly headers: HeadersInit | undefined; readonly replayable: boolean }> => {
+  if (!(input instanceof Request)) {
+    const body = init?.body
+    const stream = typeof ReadableStream !== "undefined" && body instanceof ReadableStream
+    return { init: init ?? {}, headers: init?.headers, replayable: !stream }
+  }
+  const request = init === undefined ? input : new Request(input, init)
+  const body = request.body === null ? null : await request.arrayBuffer()
+  return {
+    init: { method: request.method, body, signal: request.signal },
+    headers: request.headers,
+    replayable: true
+  }
+}
 
 /** An `AuthError` in an `HttpClient`'s error channel (`AuthHttpClient.authError` finds it again). */
 const asRequestError = (request: HttpClientRequest.HttpClientRequest, e: AuthError) =>
