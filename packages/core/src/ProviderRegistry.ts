@@ -186,9 +186,10 @@ export const make = (base: ReadonlyArray<ProviderConfig> = builtins) => Effect.g
   const config = yield* AuthConfig
   const http = yield* HttpClient.HttpClient
   const source = Option.getOrUndefined(yield* Effect.serviceOption(ProviderSource))
-  // Entries of the source's kind (MCP servers) are the source's to read.
+  // MCP servers (kind `mcp`) are the ProviderSource's to read (@agent-auth/mcp); a program
+  // without one ignores them rather than refusing a config.json it shares with the CLI.
   const overrides = Object.fromEntries(
-    Object.entries(config.file.providers ?? {}).filter(([, o]) => source === undefined || o.kind !== source.kind)
+    Object.entries(config.file.providers ?? {}).filter(([, o]) => o.kind !== "mcp" && (source === undefined || o.kind !== source.kind))
   )
   const list: Array<ProviderConfig> = []
   for (const b of base) {
