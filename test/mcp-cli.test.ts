@@ -97,7 +97,13 @@ describe("agent-auth mcp (CLI)", () => {
     const slow = await run(["token", server.url], cliEnv(home, { AGENT_AUTH_FAST: "0" }))
     expect(slow.stdout).toBe(byName.stdout)
 
+    // The token appears nowhere but token's stdout: not in the login's output, list, status (masked), verbose traces.
+    const secret = byName.stdout.trim()
+    const verbose = await run(["status", name, "--verbose"], cliEnv(home))
+    for (const out of [result.stdout, result.stderr, verbose.stdout, verbose.stderr]) expect(out).not.toContain(secret)
+
     const list = await run(["mcp", "list", "--json"], cliEnv(home))
+    expect(list.stdout + list.stderr).not.toContain(secret)
     expect(list.code, list.stderr).toBe(0)
     expect(JSON.parse(list.stdout)).toMatchObject({
       servers: [{ name, url: server.url, issuer: issuer.issuer, client: "dynamic", state: "logged_in", scopes: ["mcp:read"] }]

@@ -7,6 +7,7 @@ import { Client } from "@modelcontextprotocol/sdk/client/index.js"
 import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js"
 import { type AuthError, Domain, Revoker, TokenStore } from "@agent-auth/core"
 import { McpAuth, McpLogin, McpServers } from "@agent-auth/mcp"
+import { FetchHttpClient, HttpClient, HttpClientRequest } from "@effect/platform"
 import { DateTime, Effect, Layer, Redacted } from "effect"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import {
@@ -387,4 +388,35 @@ describe("step-up and refresh through McpAuth.fetch", () => {
         // The refresh carried the resource too.
         expect(issuer.seen.filter((x) => x.grantType === "refresh_token").at(-1)?.resource).toBe(s.url)
       }))))
+})
+
+describe("McpAuth.layer: HttpClient middleware", () => {
+  it("signs requests to its server only; a 401 refreshes once and retries; an unknown server: the layer fails with NotLoggedIn", () =>
+    withServer({ issuer: issuer.issuer }, (s) =>
+      withServer({ issuer: issuer.issuer }, (other) =>
+        run(Effect.gen(function*() {
+          const { credential } = yield* login(s.url)
+          const initialize = (url: string) =>
+            Effect.flatMap(HttpClient.HttpClient, (client) =>
+              client.execute(
+                HttpClientRequest.post(url).pipe(
+                  HttpClientRequest.setHeader("accept", "application/json, text/event-stream"),
+                  HttpClientRequest.bodyUnsafeJson(McpLogin.initializeRequest)
+                )
+              )).pipe(Effect.map((r) => r.status), Effect.scoped)
+          const signed = McpAuth.layer(s.url).pipe(Layer.provide(FetchHttpClient.layer))
+          expect(yield* initialize(s.url).pipe(Effect.provide(signed))).toBe(200)
+          expect(yield* initialize(other.url).pipe(Effect.provide(signed))).toBe(401)
+          expect(other.authorizations).toEqual([])
+          const store = yield* TokenStore.TokenStore
+          yield* store.set(Domain.OAuthCredential.make({
+            ...credential,
+            tokens: Domain.TokenSet.make({ ...credential.tokens, accessToken: Redacted.make("revoked-elsewhere") })
+          }))
+          const before = issuer.grants("refresh_token")
+          expect(yield* initialize(s.url).pipe(Effect.provide(signed))).toBe(200)
+          expect(issuer.grants("refresh_token") - before).toBe(1)
+          const failed = yield* Effect.flip(initialize(s.url).pipe(Effect.provide(McpAuth.layer("https://unknown.example/mcp").pipe(Layer.provide(FetchHttpClient.layer)))))
+          expect(failed._tag).toBe("NotLoggedIn")
+        })))))
 })

@@ -27,7 +27,9 @@ import {
   TokenStore
 } from "@agent-auth/core"
 import type { Provider } from "@agent-auth/core"
-import { Cause, Context, Effect, Exit, Layer, Redacted, Runtime } from "effect"
+import { Cause, Context, Effect, Exit, Layer, Option, Redacted, Runtime } from "effect"
+import * as ClientRegistration from "./ClientRegistration.js"
+import * as McpServers from "./McpServers.js"
 import { unionScopes } from "./McpLogin.js"
 import { parseChallenge } from "./ProtectedResource.js"
 
@@ -75,8 +77,9 @@ const notLoggedIn = (p: Provider.ProviderConfig, scopes?: ReadonlyArray<string>)
 
 export const make = Effect.gen(function*() {
   const registry = yield* ProviderRegistry.ProviderRegistry
-  const refresher = yield* Refresher.Refresher
   const store = yield* TokenStore.TokenStore
+  const servers = Option.getOrUndefined(yield* Effect.serviceOption(McpServers.McpServers))
+  const refresher = withForgetting(yield* Refresher.Refresher, servers)
 
   /** The server and its login's key; the first stored account (an MCP login has one). */
   const target = (url: string) =>
@@ -226,6 +229,31 @@ const replayable = async (
     replayable: true
   }
 }
+
+/**
+ * The refresher, except that a refresh the token endpoint refuses with `invalid_client`
+ * forgets the issuer's dynamic registration (the issuer no longer knows the client), so the
+ * next `mcp login` registers anew instead of failing the same way.
+ */
+const withForgetting = (
+  refresher: Refresher.RefresherShape,
+  servers: McpServers.McpServersShape | undefined
+): Refresher.RefresherShape =>
+  servers === undefined ? refresher : {
+    fresh: (key, options) =>
+      refresher.fresh(key, options).pipe(
+        Effect.tapError((e) =>
+          e._tag === "ReauthRequired" && e.reason === "invalid_client"
+            ? Effect.flatMap(servers.read, (file) => {
+              const record = file.servers[key.provider]
+              return record === undefined || record.client !== "dynamic"
+                ? Effect.void
+                : ClientRegistration.forget(record.issuer, record.clientId).pipe(Effect.provideService(McpServers.McpServers, servers))
+            }).pipe(Effect.ignore)
+            : Effect.void
+        )
+      )
+  }
 
 /** An `AuthError` in an `HttpClient`'s error channel (`AuthHttpClient.authError` finds it again). */
 const asRequestError = (request: HttpClientRequest.HttpClientRequest, e: AuthError) =>
