@@ -144,6 +144,14 @@ describe("agent-auth mcp (CLI)", () => {
     expect(new Set(results.map((r) => r.stdout)).size).toBe(1)
     expect(issuer.grants("refresh_token") - before).toBe(1)
     expect(issuer.seen.filter((s) => s.grantType === "refresh_token").at(-1)?.resource).toBe(server.url)
+    // refresh and logout take the URL too.
+    const refreshed = await run(["refresh", server.url], cliEnv(home))
+    expect(refreshed.code, refreshed.stderr).toBe(0)
+    expect(issuer.grants("refresh_token") - before).toBe(2)
+    const out = await run(["logout", server.url], cliEnv(home))
+    expect(out.code, out.stderr).toBe(0)
+    expect(out.stderr).toContain("Revoked")
+    expect((await run(["token", "tools"], cliEnv(home))).code).toBe(1)
   }, 90_000)
 
   it("packages/mcp/examples/runtime.ts connects with McpAuth.fetch to a server the CLI signed in to", async () => {

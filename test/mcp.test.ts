@@ -256,6 +256,31 @@ describe("registration, once per issuer", () => {
     }
   })
 
+  it("a refresh refused with invalid_client forgets the registration; the next login registers once", () =>
+    withServer({ issuer: issuer.issuer }, (s) =>
+      run(Effect.gen(function*() {
+        const { credential, record } = yield* login(s.url)
+        expect(record.client).toBe("dynamic")
+        yield* Effect.promise(() => issuer.forgetClient(record.clientId))
+        const store = yield* TokenStore.TokenStore
+        yield* store.set(Domain.OAuthCredential.make({
+          ...credential,
+          tokens: Domain.TokenSet.make({ ...credential.tokens, expiresAt: DateTime.unsafeMake(Date.now() - 1000) })
+        }))
+        const auth = yield* McpAuth.McpAuth
+        const fetch = yield* auth.fetch(s.url)
+        const error = yield* Effect.promise(() =>
+          fetch(s.url, { method: "POST", headers: { "content-type": "application/json" }, body: "{}" }).then(() => undefined, (e: unknown) => e))
+        expect(String(error)).toContain("(invalid_client)")
+        expect(String(error)).toContain(`agent-auth mcp login ${s.url}`)
+        const servers = yield* McpServers.McpServers
+        expect((yield* servers.read).registrations[issuer.issuer]).toBeUndefined()
+        const before = issuer.registrations()
+        const again = yield* loginAndCall(s.url)
+        expect(again.clientId).not.toBe(record.clientId)
+        expect(issuer.registrations() - before).toBe(1)
+      }))))
+
   it("a token is sent only to the server it was issued for (asserted at a second MCP server)", () =>
     withServer({ issuer: issuer.issuer }, (a) =>
       withServer({ issuer: issuer.issuer }, (b) =>
