@@ -118,7 +118,8 @@ describe("agent-auth mcp (CLI)", () => {
     expect(logout.stderr).toContain("Revoked the login")
     const after = await run(["status", name], cliEnv(home))
     expect(after.code).toBe(1)
-    expect(after.stderr).toContain(`agent-auth mcp login ${server.url}`)
+    // status prints its answer, "Not logged in" included, on stdout.
+    expect(after.stdout).toContain(`agent-auth mcp login ${server.url}`)
     const token = await run(["token", name], cliEnv(home))
     expect(token.code).toBe(1)
     expect(token.stderr).toContain(`agent-auth mcp login ${server.url}`)
