@@ -132,6 +132,7 @@ const endpointFields = [
   "token_endpoint",
   "revocation_endpoint",
   "device_authorization_endpoint",
+  "registration_endpoint",
   "jwks_uri"
 ] as const
 

@@ -1,8 +1,8 @@
 /**
  * The authorization server an MCP server names, discovered as the MCP authorization spec
  * says: RFC 8414 and OpenID Connect discovery in its order (path-aware), the document's
- * `issuer` equal to the one the URLs were built from (core's `discover`), PKCE `S256`
- * advertised, and every endpoint https (or http on loopback). This is a
+ * `issuer` equal to the one the URLs were built from and every endpoint https (or http on
+ * loopback), both core's `discover`; PKCE `S256` advertised, this profile's own rule. This is a
  * `ProviderRegistry.DiscoveryProfile`: the registry runs it, once per issuer and process.
  */
 import { type DiscoveryError, McpDiscoveryError, type Provider, type ProviderRegistry } from "@agent-auth/core"
@@ -35,28 +35,15 @@ export const requireS256 = (doc: Provider.AuthServerMetadata): string | undefine
     ? undefined
     : `its code_challenge_methods_supported (${doc.code_challenge_methods_supported.join(", ") || "empty"}) lacks S256`
 
-/** Every endpoint the client may call must be https, or http on loopback. */
-export const requireSecureEndpoints = (doc: Provider.AuthServerMetadata): string | undefined => {
-  const fields: ReadonlyArray<[string, string | undefined]> = [
-    ["authorization_endpoint", doc.authorization_endpoint],
-    ["token_endpoint", doc.token_endpoint],
-    ["registration_endpoint", doc.registration_endpoint],
-    ["revocation_endpoint", doc.revocation_endpoint],
-    ["jwks_uri", doc.jwks_uri]
-  ]
-  for (const [field, value] of fields) {
-    if (value === undefined) continue
-    const problem = secureUrlProblem(`the metadata's ${field}`, value)
-    if (problem !== undefined) return problem
-  }
-  return undefined
-}
-
-/** The MCP discovery profile for `ProviderRegistry` (see the module comment). */
+/**
+ * The MCP discovery profile for `ProviderRegistry` (see the module comment). Every endpoint
+ * being https (or http on loopback) is core's rule (`ProviderRegistry.endpointProblem`),
+ * which `discover` applies before this check, for every profile.
+ */
 export const profile: ProviderRegistry.DiscoveryProfile = {
   name: "mcp",
   urls: metadataUrls,
-  check: (doc) => requireS256(doc) ?? requireSecureEndpoints(doc)
+  check: requireS256
 }
 
 /** A discovery failure, told as the MCP server's (the person named the server, not the issuer). */

@@ -7,11 +7,10 @@
  * read answers 401/403/404, or a token request says `invalid_client`).
  */
 import { HttpClient, HttpClientRequest } from "@effect/platform"
-import { FetchHttpClient } from "@effect/platform"
-import { AuthConfig, Domain, McpDiscoveryError, Provider, type StoreError, type StorePermissions } from "@agent-auth/core"
+import { AuthConfig, Domain, HttpRules, McpDiscoveryError, Provider, type StoreError, type StorePermissions } from "@agent-auth/core"
 import type { ConfigInvalid } from "@agent-auth/core"
 import { Clock, DateTime, Effect, Redacted, Schema } from "effect"
-import { readBounded } from "./internal/http.js"
+import { unreadable } from "./internal/http.js"
 import { configured, configuredByUrl, McpServers, type Registration, type ServerRecord } from "./McpServers.js"
 
 /** The client a login uses. */
@@ -94,10 +93,13 @@ export const register = (
     const response = yield* client.execute(
       HttpClientRequest.post(endpoint).pipe(HttpClientRequest.acceptJson, HttpClientRequest.bodyUnsafeJson(registrationRequest))
     ).pipe(
-      Effect.provideService(FetchHttpClient.RequestInit, { redirect: "manual" }),
+      HttpRules.withoutRedirects,
       Effect.mapError(() => fail(`the registration endpoint ${endpoint} could not be reached`))
     )
-    const text = yield* readBounded(response).pipe(Effect.mapError((r) => fail(`registration at ${endpoint}: ${r}`)))
+    const text = yield* HttpRules.readBounded(response).pipe(
+      Effect.map((bytes) => new TextDecoder().decode(bytes)),
+      Effect.mapError((e) => fail(`registration at ${endpoint}: ${unreadable(e)}`))
+    )
     yield* Effect.flatMap(Clock.currentTimeMillis, (now) =>
       Effect.logDebug(`POST ${endpoint}`).pipe(
         Effect.annotateLogs({ step: "dynamic client registration (RFC 7591)", status: response.status, duration_ms: now - started })
@@ -141,7 +143,7 @@ export const stillRegistered = (registration: Registration): Effect.Effect<boole
     const client = yield* HttpClient.HttpClient
     const response = yield* client.execute(
       HttpClientRequest.get(uri).pipe(HttpClientRequest.acceptJson, HttpClientRequest.bearerToken(Redacted.value(token)))
-    ).pipe(Effect.provideService(FetchHttpClient.RequestInit, { redirect: "manual" }))
+    ).pipe(HttpRules.withoutRedirects)
     const rejected = response.status === 401 || response.status === 403 || response.status === 404
     yield* Effect.logDebug("registration checked (RFC 7592 read)").pipe(
       Effect.annotateLogs({ client_id: registration.clientId, status: response.status, rejected })

@@ -6,13 +6,13 @@
  * the TokenStore as provider `name` (kind `mcp`), the server in `McpServers`.
  */
 import { HttpClient, HttpClientRequest } from "@effect/platform"
-import { FetchHttpClient } from "@effect/platform"
 import {
   type AuthError,
   type BrowserLauncher,
   type CallbackServer,
   ConfigInvalid,
   type Domain,
+  HttpRules,
   McpDiscoveryError,
   PkceFlow,
   ProviderRegistry,
@@ -57,7 +57,7 @@ export const probe = (url: string): Effect.Effect<Option.Option<ProtectedResourc
         HttpClientRequest.bodyUnsafeJson(initializeRequest)
       )
     ).pipe(
-      Effect.provideService(FetchHttpClient.RequestInit, { redirect: "manual" }),
+      HttpRules.withoutRedirects,
       Effect.mapError(() => new McpDiscoveryError({ server: url, reason: "it could not be reached" }))
     )
     const challenge = response.status === 401 ? ProtectedResource.parseChallenge(response.headers["www-authenticate"]) : undefined

@@ -1,5 +1,5 @@
 /** The spec's client rules, each a named function: challenge parsing, URLs, resource choice, AS checks. */
-import { Provider } from "@agent-auth/core"
+import { Provider, ProviderRegistry } from "@agent-auth/core"
 import { describe, expect, it } from "@effect/vitest"
 import { AuthorizationServer, ClientRegistration, McpLogin, McpServers, ProtectedResource } from "@agent-auth/mcp"
 
@@ -73,8 +73,10 @@ describe("AuthorizationServer", () => {
     expect(AuthorizationServer.profile.check(as())).toBeUndefined()
     expect(AuthorizationServer.profile.check(as({ code_challenge_methods_supported: undefined }))).toContain("no code_challenge_methods_supported")
     expect(AuthorizationServer.profile.check(as({ code_challenge_methods_supported: ["plain"] }))).toContain("lacks S256")
-    expect(AuthorizationServer.profile.check(as({ token_endpoint: "http://as.example/token" }))).toContain("token_endpoint")
-    expect(AuthorizationServer.profile.check(as({ token_endpoint: "http://127.0.0.1:9/token" }))).toBeUndefined()
+    // https endpoints are core's rule, which discovery applies before any profile's check.
+    expect(ProviderRegistry.endpointProblem(as({ token_endpoint: "http://as.example/token" }))?.field).toBe("token_endpoint")
+    expect(ProviderRegistry.endpointProblem(as({ registration_endpoint: "http://as.example/register" }))?.field).toBe("registration_endpoint")
+    expect(ProviderRegistry.endpointProblem(as({ token_endpoint: "http://127.0.0.1:9/token" }))).toBeUndefined()
   })
 })
 
