@@ -505,9 +505,10 @@ describe("oidc-provider, through the agent-auth CLI", () => {
 
     const status = await run(["status", PROVIDER], env)
     expect(status.code).toBe(1)
-    expect(status.stderr).toMatch(/X .*Logged in with OAuth/)
-    expect(status.stderr).toContain("Refused by op (invalid_grant)")
-    expect(status.stderr).toContain(`agent-auth login ${PROVIDER}`)
+    // status prints its answer on stdout, ✗ marking what cannot be used (since the cli merge).
+    expect(status.stdout).toMatch(/✗ .*Logged in with OAuth/)
+    expect(status.stdout).toContain("Refused by op (invalid_grant)")
+    expect(status.stdout).toContain(`agent-auth login ${PROVIDER}`)
 
     const refreshesBefore = server.grants("refresh_token")
     const requestsBefore = server.tokenRequests()
@@ -521,7 +522,8 @@ describe("oidc-provider, through the agent-auth CLI", () => {
     expectOk((await cliLogin(home)).result)
     const after = await run(["status", PROVIDER], env)
     expectOk(after)
-    expect(after.stderr).not.toContain("Refused")
+    expect(after.stdout).toContain("Logged in with OAuth")
+    expect(after.stdout).not.toContain("Refused")
     expectOk(await run(["token", PROVIDER], env))
   })
 
