@@ -2,7 +2,7 @@
  * `pnpm bench`: every figure as a ratio measured in this run, one line each
  * (`name: ours / baseline = ratio`), and all of it in bench/results.json.
  *
- *   node bench/run.mjs [resolve|storm|jwt|cli|sql ...]   only those parts
+ *   node bench/run.mjs [resolve|storm|jwt|mcp|cli|sql ...]   only those parts
  *   BENCH_QUICK=1 node bench/run.mjs                 fewer rounds (a smoke run)
  *
  * See bench/README.md for what each figure measures and how.
@@ -25,7 +25,7 @@ const want = (part) => wanted.length === 0 || wanted.includes(part)
 
 // The TypeScript benches, bundled the way the CLI is (workspace sources, no build step).
 await build({
-  entryPoints: [path.join(here, "src/hot.ts"), path.join(here, "src/seed.ts")],
+  entryPoints: [path.join(here, "src/hot.ts"), path.join(here, "src/seed.ts"), path.join(here, "src/mcp.ts")],
   outdir: path.join(here, "dist"),
   outExtension: { ".js": ".mjs" },
   bundle: true,
@@ -54,7 +54,7 @@ function nproc() {
 }
 
 /** Runs the in-process bench for some parts; each JSON line it prints is a figure. */
-const hot = (parts) => child(process.execPath, ["--expose-gc", path.join(here, "dist/hot.mjs"), ...parts])
+const hot = (parts, script = "dist/hot.mjs") => child(process.execPath, ["--expose-gc", path.join(here, script), ...parts])
 
 /** Runs a bench process; each JSON line it prints is a figure. */
 const child = (command, args) =>
@@ -98,6 +98,8 @@ if (want("sql")) {
   // Inside a throwaway Postgres (scripts/with-postgres.sh; it passes through when one is given).
   await child(path.join(root, "scripts/with-postgres.sh"), [process.execPath, "--expose-gc", path.join(here, "dist/sql.cjs")])
 }
+// MCP servers: discovery per process (count), and McpAuth.fetch against a fixed header.
+if (want("mcp")) await hot([], "dist/mcp.mjs")
 
 if (want("cli")) {
   // The bundle as shipped.

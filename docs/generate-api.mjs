@@ -15,6 +15,7 @@ const packages = [
   ["@agent-auth/core", "packages/core/src/index.ts"],
   ["@agent-auth/node", "packages/node/src/index.ts"],
   ["@agent-auth/ai", "packages/ai/src/index.ts"],
+  ["@agent-auth/mcp", "packages/mcp/src/index.ts"],
   ["@agent-auth/sql", "packages/sql/src/index.ts"],
   ["@agent-auth/testing", "packages/testing/src/index.ts"],
   ["@agent-auth/server", "packages/server/src/index.ts"]

@@ -39,7 +39,7 @@ describe("completion scripts", () => {
     const { script } = await setup()
     for (const shell of ["bash", "zsh", "fish"]) {
       const { text } = script(shell)
-      for (const word of ["providers", "login", "status", "token", "refresh", "logout", "use", "import", "demo", "openai", "anthropic", "no-browser", "with-api-key", "account", "timeout"]) {
+      for (const word of ["providers", "login", "status", "token", "refresh", "logout", "use", "import", "mcp", "demo", "openai", "anthropic", "no-browser", "with-api-key", "account", "timeout", "scope", "client-id"]) {
         expect({ shell, word, found: text.includes(word) }).toEqual({ shell, word, found: true })
       }
       expect(text).toContain(bundle)
@@ -66,24 +66,29 @@ t agent-auth login --port 1455 ''
 t agent-auth login demo ''
 t agent-auth import ''
 t agent-auth mcp ''
+t agent-auth mcp login https://mcp.example.com/mcp --
+t agent-auth mcp logout ''
 t agent-auth --completions ''
 t agent-auth use anthropic ''
 `
     const out = execFileSync("bash", ["--norc", "--noprofile", "-c", probe], { env, encoding: "utf8" })
     const answer = (line: string) => out.split("\n").find((l) => l.startsWith(`[${line}] => `))?.slice(line.length + 6)
     expect(out).toContain("complete -F _agent_auth agent-auth")
-    expect(answer("agent-auth ")).toBe("providers login status token refresh logout use import demo")
+    expect(answer("agent-auth ")).toBe("providers login status token refresh logout use import mcp demo")
     expect(answer("agent-auth lo")).toBe("login logout")
     // A subcommand's argument is a provider, not a subcommand again; `acme` comes from config.json.
-    expect(answer("agent-auth login ")).toBe("openai anthropic demo acme")
+    expect(answer("agent-auth login ")).toBe("openai anthropic google vertex demo acme")
     expect(answer("agent-auth login --")).toBe("--no-browser --device --port --timeout --with-api-key --account --json --verbose --help")
     expect(answer("agent-auth login acme --ti")).toBe("--timeout")
     expect(answer("agent-auth token anthropic --account ")).toBe("default work")
     // A flag's value is skipped when counting arguments.
-    expect(answer("agent-auth login --port 1455 ")).toBe("openai anthropic demo acme")
+    expect(answer("agent-auth login --port 1455 ")).toBe("openai anthropic google vertex demo acme")
     // One provider only: nothing after it.
     expect(answer("agent-auth login demo ")).toBe("")
     expect(answer("agent-auth import ")).toBe("codex")
+    expect(answer("agent-auth mcp ")).toBe("login list logout")
+    expect(answer("agent-auth mcp login https://mcp.example.com/mcp --")).toBe("--name --scope --client-id --no-browser --port --timeout --json --verbose --help")
+    expect(answer("agent-auth mcp logout ")).toBe("openai anthropic google vertex demo acme")
     expect(answer("agent-auth --completions ")).toBe("bash zsh fish")
     expect(answer("agent-auth use anthropic ")).toBe("default work")
   })
@@ -94,7 +99,7 @@ t agent-auth use anthropic ''
     fs.writeFileSync(path.join(home, "config.json"), "{ broken")
     const probe = `source ${JSON.stringify(file)}; COMP_WORDS=(agent-auth login ''); COMP_CWORD=2; _agent_auth; echo "\${COMPREPLY[*]}"`
     const r = spawnSync("bash", ["--norc", "--noprofile", "-c", probe], { env, encoding: "utf8" })
-    expect(r.stdout).toBe("openai anthropic demo\n")
+    expect(r.stdout).toBe("openai anthropic google vertex demo\n")
     expect(r.stderr).toBe("")
     // The script itself is still printed with a broken config.json.
     const again = await run(["--completions", "bash"], env)
@@ -121,8 +126,8 @@ t agent-auth import codex --from ''
 `
     const out = execFileSync("zsh", ["-f", "-c", probe], { env, encoding: "utf8" })
     expect(out).toContain("registered: _agent_auth")
-    expect(out).toContain("[agent-auth ] describe: providers login status token refresh logout use import demo")
-    expect(out).toContain("[agent-auth login ] compadd: openai anthropic demo acme")
+    expect(out).toContain("[agent-auth ] describe: providers login status token refresh logout use import mcp demo")
+    expect(out).toContain("[agent-auth login ] compadd: openai anthropic google vertex demo acme")
     expect(out).toContain("[agent-auth login --] describe: --no-browser --device --port --timeout --with-api-key --account --json --verbose --help")
     expect(out).toContain("[agent-auth token anthropic --account ] compadd: default work")
     expect(out).toContain("[agent-auth import codex --from ] files")
@@ -134,10 +139,10 @@ t agent-auth import codex --from ''
     const names = (line: string) =>
       execFileSync("fish", ["--no-config", "-c", `source ${JSON.stringify(file)}; complete -C ${JSON.stringify(line)}`], { env, encoding: "utf8" })
         .split("\n").filter(Boolean).map((l) => l.split("\t")[0]).sort()
-    expect(names("agent-auth ")).toEqual(["demo", "import", "login", "logout", "providers", "refresh", "status", "token", "use"])
-    expect(names("agent-auth login ")).toEqual(["acme", "anthropic", "demo", "openai"])
+    expect(names("agent-auth ")).toEqual(["demo", "import", "login", "logout", "mcp", "providers", "refresh", "status", "token", "use"])
+    expect(names("agent-auth login ")).toEqual(["acme", "anthropic", "demo", "google", "openai", "vertex"])
     expect(names("agent-auth login demo --p")).toEqual(["--port"])
-    expect(names("agent-auth login --port 1455 ")).toEqual(["acme", "anthropic", "demo", "openai"])
+    expect(names("agent-auth login --port 1455 ")).toEqual(["acme", "anthropic", "demo", "google", "openai", "vertex"])
     expect(names("agent-auth token anthropic --account ")).toEqual(["default", "work"])
   })
 })

@@ -524,6 +524,7 @@ describe("oidc-provider, through the agent-auth CLI", () => {
     expectOk((await cliLogin(home)).result)
     const after = await run(["status", PROVIDER], env)
     expectOk(after)
+    expect(after.stdout).toContain("Logged in with OAuth")
     expect(after.stdout).not.toContain("Refused")
     expectOk(await run(["token", PROVIDER], env))
   })

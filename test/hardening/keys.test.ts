@@ -49,7 +49,7 @@ const badStdin: ReadonlyArray<[string, string | Buffer, string]> = [
   ["a space inside", "sk-ant-api03 0123456789abcdef\n", "space"],
   ["Ctrl-D bytes (\\x04\\x04)", "\x04\x04", "control characters"],
   ["50 MB (more than 4 KiB)", Buffer.alloc(50 * 1024 * 1024, "k"), "longer than 4 KiB"],
-  ["empty", "", "no key was given"]
+  ["empty", "", "No key was given on stdin"]
 ]
 
 for (const [title, input, says] of badStdin) {
@@ -75,7 +75,10 @@ const argvKeys: ReadonlyArray<[string, ReadonlyArray<string>, number, string]> =
   ["a Groq key where the provider name goes", ["login", "gsk_Zq8XWm2Lk4Np7Rt1Vb6Yc3Hd9Fs5Gj0Ka2Qe"], 2, "gsk_Zq8XWm2Lk4Np7Rt1Vb6Yc3Hd9Fs5Gj0Ka2Qe"],
   ["a mixed-case key where the provider name goes (status)", ["status", "Zq8XWm2Lk4Np7Rt1"], 2, "Zq8XWm2Lk4Np7Rt1"],
   ["--with-api-key=VALUE", ["login", "anthropic", "--with-api-key=plainvalue42"], 3, "plainvalue42"],
-  ["a 64-character hex key as the provider of token", ["token", "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"], 2, "0123456789abcdef0123456789abcdef"]
+  ["a 64-character hex key as the provider of token", ["token", "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"], 2, "0123456789abcdef0123456789abcdef"],
+  ["a key in an MCP server URL's query (token URL)", ["token", "https://mcp.example.com/mcp?api_key=sk-proj-Zq8XWm2Lk4Np7Rt1Vb6Yc3"], 2, "Zq8XWm2Lk4Np7Rt1Vb6Yc3"],
+  ["a key in an MCP server URL's path (mcp login)", ["mcp", "login", "https://mcp.example.com/s/Zq8XWm2Lk4Np7Rt1Vb6Yc3Hd9Fs5Gj0K/mcp"], 3, "Zq8XWm2Lk4Np7Rt1Vb6Yc3Hd9Fs5Gj0K"],
+  ["a password in an MCP server URL (mcp logout)", ["mcp", "logout", "https://ada:hunter2hunter2@mcp.example.com/mcp"], 3, "hunter2hunter2"]
 ]
 
 for (const [title, args, position, secret] of argvKeys) {

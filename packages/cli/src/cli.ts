@@ -9,6 +9,7 @@ import { demo } from "./commands/demo.js"
 import { importCommand } from "./commands/import.js"
 import { login } from "./commands/login.js"
 import { logout } from "./commands/logout.js"
+import { mcp } from "./commands/mcp.js"
 import { providers } from "./commands/providers.js"
 import { refresh } from "./commands/refresh.js"
 import { status } from "./commands/status.js"
@@ -56,7 +57,7 @@ export const root = C.group({
       parse: (text) => Either.right(text)
     })
   },
-  commands: [providers, login, status, token, refresh, logout, use, importCommand, demo, complete],
+  commands: [providers, login, status, token, refresh, logout, use, importCommand, mcp, demo, complete],
   examples: [
     { command: "agent-auth demo", does: "a tour of every command, with no network and no account" },
     { command: "agent-auth login openai", does: "sign in with your ChatGPT account" },

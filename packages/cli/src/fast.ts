@@ -11,6 +11,7 @@ import { Effect } from "effect"
 import { status } from "./handlers/status.js"
 import { token } from "./handlers/token.js"
 import { demoProvider } from "./internal/demoProvider.js"
+import { mcpServers } from "./internal/mcpServers.js"
 import { fastArgs } from "./internal/fastArgs.js"
 import { runCli } from "./internal/runtime.js"
 
@@ -23,4 +24,4 @@ const program = args === undefined
   ? status(args)
   : token(args)
 
-runCli(program.pipe(Effect.provide(NodeAuth.layerResolve({ providers: [demoProvider] }))))
+runCli(program.pipe(Effect.provide(NodeAuth.layerResolve({ providers: [demoProvider], providerSource: mcpServers }))))

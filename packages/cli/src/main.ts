@@ -15,6 +15,7 @@ import { demoServer } from "./internal/demo.js"
 import { demoProvider } from "./internal/demoProvider.js"
 import { helpText } from "./internal/help.js"
 import { parse } from "./internal/parse.js"
+import { mcpServers } from "./internal/mcpServers.js"
 import { runCli } from "./internal/runtime.js"
 import { sqlStore } from "./internal/sqlStore.js"
 import { SecretOnCommandLine } from "./internal/secretArgs.js"
@@ -41,7 +42,7 @@ const program = (): Effect.Effect<void, unknown> => {
         // The embedded demo server, only for command lines that talk to it; it lives as long as the command.
         Effect.provide(demoServer(argv)),
         // A browser login provides its loopback server and browser launcher itself (commands/login.ts).
-        Effect.provide(NodeAuth.layerServices({ providers: [demoProvider], sqlStore })),
+        Effect.provide(NodeAuth.layerServices({ providers: [demoProvider], sqlStore, providerSource: mcpServers })),
         Effect.provide(Layer.mergeAll(NodeFileSystem.layer, NodePath.layer))
       ) as Effect.Effect<void, unknown>
   }

@@ -64,7 +64,7 @@ describe("the command line parser, on generated command lines", () => {
 
   it(`reads every line the small bundle runs as the whole CLI does (${RUNS} cases)`, () => {
     const fastWord = fc.oneof(
-      fc.constantFrom("status", "token", "--json", "--verbose", "--account", "work", "openai", "anthropic", "acme", "yes", "-x", " a"),
+      fc.constantFrom("status", "token", "--json", "--verbose", "--account", "work", "openai", "anthropic", "acme", "yes", "-x", " a", "https://mcp.example.com/mcp"),
       fc.string({ maxLength: 8 })
     )
     let compared = 0

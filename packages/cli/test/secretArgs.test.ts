@@ -38,6 +38,33 @@ describe("a secret on the command line", () => {
     expect(looksLikeSecret("/home/ada/projects/agent-auth-2026/key.txt")).toBe(false)
   })
 
+  it("an MCP server's URL stands where a provider goes (token, status, refresh, logout, mcp login|logout); a key in it is still refused", () => {
+    const url = "https://mcp.example.com/mcp"
+    for (const command of [["token"], ["status"], ["refresh"], ["logout"], ["mcp", "login"], ["mcp", "logout"]]) {
+      expect({ command, refused: refusedArgument([...command, url]) }).toEqual({ command, refused: undefined })
+      expect({ command, refused: refusedArgument([...command, "http://127.0.0.1:8080/mcp?v=2#x"]) }).toEqual({ command, refused: undefined })
+    }
+    expect(refusedArgument(["mcp", "login", url, "--name", "tools", "--scope", "a:read", "--scope", "b", "--client-id", "abc", "--port", "0", "--timeout", "5m", "--no-browser", "--json"])).toBeUndefined()
+    expect(refusedArgument(["mcp", "list", "--json"])).toBeUndefined()
+    const n = 3
+    // A key anywhere in the URL: path, query value, fragment, percent-encoded, as user or password.
+    for (const bad of [`${url}/${KEY}`, `${url}?key=${KEY}`, `${url}#${KEY}`, `${url}?k=${encodeURIComponent(KEY + "/x")}`, `https://u:${"p".repeat(3)}@mcp.example.com/mcp`, `https://0123456789abcdef0123456789abcdef.example.com/`]) {
+      expect({ bad, at: refusedArgument(["mcp", "login", bad])?.position }).toEqual({ bad, at: n })
+      expect({ bad, at: refusedArgument(["token", bad])?.position }).toEqual({ bad, at: 2 })
+    }
+    // Not a URL: a provider name as before; login and use take no URL.
+    expect(refusedArgument(["login", url])?.position).toBe(2)
+    expect(refusedArgument(["use", url, "work"])?.position).toBe(2)
+    expect(refusedArgument(["token", "ftp://mcp.example.com/mcp"])?.position).toBe(2)
+    expect(refusedArgument(["mcp", "login", url, "extra"])).toEqual({ position: 4, reason: "is not expected by `mcp login`" })
+    expect(refusedArgument(["mcp", "list", "extra"])).toEqual({ position: 3, reason: "is not expected by `mcp list`" })
+    expect(refusedArgument(["mcp", "login", "--scope", KEY])?.position).toBe(4)
+    // The small bundle runs `token URL` and `status URL` (it resolves MCP servers too).
+    expect(fastArgs(["token", url])).toEqual({ command: "token", provider: url, account: undefined, json: false, verbose: false })
+    expect(fastArgs(["token", `${url}?key=${KEY}`])).toBeUndefined()
+    expect(fastArgs(["mcp", "list"])).toBeUndefined()
+  })
+
   it("a line with one never goes to the small bundle (whose errors could quote a provider name)", () => {
     expect(fastArgs(["status", KEY])).toBeUndefined()
     expect(fastArgs(["token", KEY])).toBeUndefined()

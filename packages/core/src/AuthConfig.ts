@@ -35,7 +35,11 @@ export const ProviderOverride = Schema.Struct({
   apiKeyEnv: Schema.optional(Schema.Array(Schema.String)),
   apiKeyHeader: Schema.optional(Schema.String),
   mode: Schema.optional(CredentialMode),
-  originator: Schema.optional(Schema.String)
+  originator: Schema.optional(Schema.String),
+  /** kind `mcp`: the MCP server's URL. */
+  url: Schema.optional(Schema.String),
+  /** kind `mcp`: a Client ID Metadata Document URL, sent as the `client_id` (never fetched by us). */
+  clientMetadataUrl: Schema.optional(Schema.String)
 })
 export type ProviderOverride = typeof ProviderOverride.Type
 
@@ -165,6 +169,8 @@ const checkUrls = (file: ConfigFile, source: string): Either.Either<ConfigFile, 
       ["issuer", p.issuer],
       ["apiBaseUrl", p.apiBaseUrl],
       ["apiKeyBaseUrl", p.apiKeyBaseUrl],
+      ["url", p.url],
+      ["clientMetadataUrl", p.clientMetadataUrl],
       ...Object.entries(p.endpoints ?? {}).map(([k, v]) => [`endpoints.${k}`, v] as [string, string | undefined])
     ]
     for (const [field, value] of urls) {

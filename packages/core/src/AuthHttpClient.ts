@@ -270,7 +270,8 @@ const authErrorClasses: ReadonlyArray<new(...args: ReadonlyArray<any>) => Errors
   Errors.StoreError,
   Errors.ConfigInvalid,
   Errors.PortUnavailable,
-  Errors.UnknownProvider
+  Errors.UnknownProvider,
+  Errors.McpDiscoveryError
 ]
 
 export const isAuthError = (u: unknown): u is Errors.AuthError => authErrorClasses.some((C) => u instanceof C)

@@ -14,7 +14,7 @@ import type { AuthError } from "./Errors.js"
 import { AuthorizationDenied, LoginTimeout, NetworkError, type TokenEndpointError } from "./Errors.js"
 import { finishLogin } from "./internal/login.js"
 import { sanitize } from "./internal/text.js"
-import { logUrl, postJson, requestTokens, type TokenResponse, withClientAuth } from "./internal/tokenEndpoint.js"
+import { clientAuth, logUrl, postJson, requestTokens, type TokenResponse } from "./internal/tokenEndpoint.js"
 import { JwtVerifier } from "./JwtVerifier.js"
 import type { LoginOptions } from "./PkceFlow.js"
 import type { AuthServerMetadata, ProviderConfig } from "./Provider.js"
@@ -124,7 +124,8 @@ export const make = Effect.gen(function*() {
         scope: provider.scopes.join(" "),
         ...(provider.audience === undefined ? {} : { audience: provider.audience })
       }
-      const json = yield* postJson(provider, endpoint, withClientAuth(provider, request), "form", config.httpTimeout)
+      const client = clientAuth(provider, request)
+      const json = yield* postJson(provider, endpoint, client.body, "form", config.httpTimeout, client.headers)
       const answer = yield* Schema.decodeUnknown(DeviceAuthorization)(json).pipe(
         Effect.mapError(() => new NetworkError({ provider: provider.id, endpoint, reason: "the answer is not a device authorization (RFC 8628)" }))
       )

@@ -30,10 +30,13 @@ export class NotLoggedIn extends Schema.TaggedError<NotLoggedIn>()("NotLoggedIn"
   /** False for providers that only take API keys (no login exists for them). */
   canLogin: Schema.Boolean,
   /** The account asked for (`--account`), when one was: another login will not create it. */
-  account: Schema.optional(Schema.String)
+  account: Schema.optional(Schema.String),
+  /** The command that signs in, where it is not `agent-auth login <provider>` (an MCP server's `agent-auth mcp login <url>`). */
+  command: Schema.optional(Schema.String)
 }) {
   readonly exitCode = ExitCode.AuthRequired
   override get message() {
+    if (this.command !== undefined) return `Not logged in to ${this.provider}: run \`${this.command}\`.`
     if (this.account !== undefined) {
       const add = this.canLogin ? `\`${loginHint(this.provider)} --account ${this.account}\`` : `\`${loginHint(this.provider)} --with-api-key --account ${this.account}\``
       return `${this.provider} has no stored account "${this.account}": \`agent-auth status ${this.provider}\` lists its accounts, ${add} adds it.`
@@ -56,15 +59,18 @@ export class ReauthRequired extends Schema.TaggedError<ReauthRequired>()("Reauth
    * `no answer within 30s`, `HTTP 502`): the provider most likely rotated the refresh token
    * then, and the new one never arrived.
    */
-  lostAnswer: Schema.optional(Schema.String)
+  lostAnswer: Schema.optional(Schema.String),
+  /** The command that signs in again, where it is not `agent-auth login <provider>`. */
+  command: Schema.optional(Schema.String)
 }) {
   readonly exitCode = ExitCode.AuthRequired
   override get message() {
     const who = this.account === undefined ? this.provider : `${this.provider} (${this.account})`
+    const again = this.command ?? loginHint(this.provider)
     if (this.lostAnswer !== undefined) {
-      return `The login for ${who} can no longer be used (${this.reason}): an earlier refresh reached ${this.provider} but its answer was lost (${this.lostAnswer}), so ${this.provider} most likely replaced the refresh token with one that never arrived, and nothing on this machine can recover it. Run \`${loginHint(this.provider)}\` to sign in again.`
+      return `The login for ${who} can no longer be used (${this.reason}): an earlier refresh reached ${this.provider} but its answer was lost (${this.lostAnswer}), so ${this.provider} most likely replaced the refresh token with one that never arrived, and nothing on this machine can recover it. Run \`${again}\` to sign in again.`
     }
-    return `The login for ${who} can no longer be used (${this.reason}); run \`${loginHint(this.provider)}\` to sign in again.`
+    return `The login for ${who} can no longer be used (${this.reason}); run \`${again}\` to sign in again.`
   }
 }
 
@@ -339,6 +345,7 @@ export type AuthError =
   | AdcInvalid
   | StoreKeyRejected
   | SignInRefused
+  | McpDiscoveryError
 
 /** Errors a `TokenStore` may fail with. */
 export type TokenStoreError = StoreCorrupted | StoreLocked | StorePermissions | StoreError | StoreKeyRejected
@@ -385,5 +392,20 @@ export class OperationCancelled extends Schema.TaggedError<OperationCancelled>()
   readonly exitCode = ExitCode.Cancelled
   override get message() {
     return `${this.what} was cancelled; nothing was changed.`
+  }
+}
+
+/**
+ * An MCP server could not be signed in to: its protected-resource metadata (RFC 9728) or the
+ * authorization server it names was refused or unusable; `reason` names the rule and field.
+ */
+export class McpDiscoveryError extends Schema.TaggedError<McpDiscoveryError>()("McpDiscoveryError", {
+  /** The MCP server's URL, as given. */
+  server: Schema.String,
+  reason: Schema.String
+}) {
+  readonly exitCode = ExitCode.Provider
+  override get message() {
+    return `Cannot sign in to the MCP server ${this.server}: ${this.reason}. Check the URL; \`agent-auth mcp login ${this.server} --verbose\` shows each step.`
   }
 }

@@ -152,7 +152,8 @@ export const make = Effect.gen(function*() {
         code_challenge_method: "S256",
         state,
         nonce,
-        audience: provider.audience
+        audience: provider.audience,
+        resource: provider.resource
       }
       for (const [k, v] of Object.entries(params)) if (v !== undefined) url.searchParams.set(k, v)
       yield* Effect.logDebug("authorization request").pipe(

@@ -7,8 +7,8 @@
 import { Schema } from "effect"
 import { ProviderId, Secret } from "./Domain.js"
 
-/** `google_adc`: a bearer token from Google's Application Default Credentials (the `vertex` built-in). */
-export const ProviderKind = Schema.Literal("openai", "oidc", "api_key", "google_adc")
+/** `google_adc`: a bearer token from Google's Application Default Credentials (the `vertex` built-in); `mcp`: an MCP server. */
+export const ProviderKind = Schema.Literal("openai", "oidc", "api_key", "google_adc", "mcp")
 export type ProviderKind = typeof ProviderKind.Type
 
 /** Which credential wins when several exist (config.json `mode`). */
@@ -23,6 +23,13 @@ export const EndpointOverrides = Schema.Struct({
   jwks: Schema.optional(Schema.String),
   deviceAuthorization: Schema.optional(Schema.String)
 })
+
+/**
+ * How a client authenticates at the token endpoint (RFC 7591 `token_endpoint_auth_method`).
+ * Unset: `client_secret_post` when the provider has a secret, else `none`.
+ */
+export const TokenEndpointAuthMethod = Schema.Literal("client_secret_basic", "client_secret_post", "none")
+export type TokenEndpointAuthMethod = typeof TokenEndpointAuthMethod.Type
 
 export const RedirectConfig = Schema.Struct({
   /** Host written in the redirect URI (`localhost` for OpenAI's registration); `localhost` binds 127.0.0.1 and ::1, anything else 127.0.0.1. */
@@ -46,6 +53,14 @@ export class ProviderConfig extends Schema.Class<ProviderConfig>("ProviderConfig
    * still the client id.
    */
   audience: Schema.optional(Schema.String),
+  /**
+   * RFC 8707 resource indicator, sent on the authorization, token and refresh requests as
+   * it is written here (MCP servers: the string the server's metadata publishes).
+   */
+  resource: Schema.optional(Schema.String),
+  tokenEndpointAuthMethod: Schema.optional(TokenEndpointAuthMethod),
+  /** An MCP server's URL, as given at login (kind `mcp`). */
+  url: Schema.optional(Schema.String),
   /** Extra query parameters on the authorization request. */
   authorizeParams: Schema.Record({ key: Schema.String, value: Schema.String }),
   redirect: RedirectConfig,
@@ -186,7 +201,11 @@ export class AuthServerMetadata extends Schema.Class<AuthServerMetadata>("AuthSe
   device_authorization_endpoint: Schema.optional(Schema.String),
   id_token_signing_alg_values_supported: Schema.optional(Schema.Array(Schema.String)),
   code_challenge_methods_supported: Schema.optional(Schema.Array(Schema.String)),
-  authorization_response_iss_parameter_supported: Schema.optional(Schema.Boolean)
+  authorization_response_iss_parameter_supported: Schema.optional(Schema.Boolean),
+  registration_endpoint: Schema.optional(Schema.String),
+  scopes_supported: Schema.optional(Schema.Array(Schema.String)),
+  token_endpoint_auth_methods_supported: Schema.optional(Schema.Array(Schema.String)),
+  client_id_metadata_document_supported: Schema.optional(Schema.Boolean)
 }) {}
 
 /** True for http URLs on a loopback host, the only place plain http is accepted. */

@@ -15,12 +15,56 @@ import { AuthServerMetadata, builtins, oidcDefaults, ProviderConfig } from "./Pr
 export interface ProviderRegistryShape {
   /** Built-ins first, then configured ones, each with config.json's overrides applied. */
   readonly list: ReadonlyArray<ProviderConfig>
-  readonly get: (id: string) => Effect.Effect<ProviderConfig, UnknownProvider>
+  /** `list`, then the providers a `ProviderSource` knows now (MCP servers signed in to). */
+  readonly listAll: Effect.Effect<ReadonlyArray<ProviderConfig>, ConfigInvalid>
+  /** By id; a `ProviderSource` may also know its providers by another name (an MCP server's URL). */
+  readonly get: (id: string) => Effect.Effect<ProviderConfig, UnknownProvider | ConfigInvalid>
   /** The provider's endpoints; discovery happens once per process and issuer. */
   readonly metadata: (provider: ProviderConfig) => Effect.Effect<AuthServerMetadata, DiscoveryError>
 }
 
 export class ProviderRegistry extends Context.Tag("@agent-auth/core/ProviderRegistry")<ProviderRegistry, ProviderRegistryShape>() {}
+
+/**
+ * How an issuer's metadata is found and judged: the URLs tried in order (the first that
+ * answers with metadata is used), and a rule the document must pass besides issuer equality.
+ */
+export interface DiscoveryProfile {
+  readonly name: string
+  readonly urls: (issuer: string) => ReadonlyArray<string>
+  /** Why the document is refused (naming the field), or undefined when it is accepted. */
+  readonly check: (doc: AuthServerMetadata) => string | undefined
+}
+
+/** OIDC discovery, then RFC 8414 (`/.well-known/oauth-authorization-server` + the issuer's path). */
+export const oidcProfile: DiscoveryProfile = {
+  name: "oidc",
+  urls: (issuer) => {
+    const base = issuer.replace(/\/+$/, "")
+    const url = new URL(base)
+    return [
+      `${base}/.well-known/openid-configuration`,
+      `${url.origin}/.well-known/oauth-authorization-server${url.pathname === "/" ? "" : url.pathname}`
+    ]
+  },
+  check: () => undefined
+}
+
+/**
+ * Providers known only at run time, asked for an id the built-ins and config.json lack:
+ * the MCP servers signed in to (`@agent-auth/mcp`). Its providers are discovered with its
+ * `profile`.
+ */
+export interface ProviderSourceShape {
+  /** The provider named `id` (or known by that URL), if the source has it. */
+  readonly get: (id: string) => Effect.Effect<Option.Option<ProviderConfig>, ConfigInvalid>
+  readonly list: Effect.Effect<ReadonlyArray<ProviderConfig>, ConfigInvalid>
+  /** Which providers are its own (their kind), and how their issuers are discovered. */
+  readonly kind: ProviderConfig["kind"]
+  readonly profile: DiscoveryProfile
+}
+
+export class ProviderSource extends Context.Tag("@agent-auth/core/ProviderSource")<ProviderSource, ProviderSourceShape>() {}
 
 /** A built-in (or nothing) with config.json's fields on top. */
 export const applyOverride = (
@@ -88,6 +132,7 @@ const endpointFields = [
   "token_endpoint",
   "revocation_endpoint",
   "device_authorization_endpoint",
+  "registration_endpoint",
   "jwks_uri"
 ] as const
 
@@ -106,10 +151,6 @@ export const endpointProblem = (doc: AuthServerMetadata): { readonly field: stri
 }
 
 /**
- * OIDC discovery, then RFC 8414 as the fallback. The document's `issuer` must equal the
- * configured one exactly (a mix-up or a hostile document would otherwise redirect tokens).
- */
-/**
  * What the network said when nothing answered ("connection refused at 127.0.0.1:8080"),
  * from the system error under fetch's own; undefined when something did answer.
  */
@@ -126,7 +167,15 @@ const unreachableReason = (cause: unknown, url: URL): string | undefined => {
   return undefined
 }
 
-export const discover = (issuer: string): Effect.Effect<AuthServerMetadata, DiscoveryError, HttpClient.HttpClient> =>
+/**
+ * Metadata from the profile's URLs, in order (OIDC discovery, then RFC 8414, by default).
+ * The document's `issuer` must equal the configured one exactly (a mix-up or a hostile
+ * document would otherwise redirect tokens), and the profile's own rule must pass.
+ */
+export const discover = (
+  issuer: string,
+  profile: DiscoveryProfile = oidcProfile
+): Effect.Effect<AuthServerMetadata, DiscoveryError, HttpClient.HttpClient> =>
   Effect.gen(function*() {
     const client = (yield* HttpClient.HttpClient).pipe(HttpClient.filterStatusOk)
     const base = issuer.replace(/\/+$/, "")
@@ -151,17 +200,25 @@ export const discover = (issuer: string): Effect.Effect<AuthServerMetadata, Disc
           Effect.scoped
         )
       })
-    const oidc = `${base}/.well-known/openid-configuration`
-    const url = new URL(base)
-    const rfc8414 = `${url.origin}/.well-known/oauth-authorization-server${url.pathname === "/" ? "" : url.pathname}`
-    const doc = yield* fetchDoc(oidc).pipe(
-      Effect.orElse(() => fetchDoc(rfc8414)),
+    let urls: ReadonlyArray<string>
+    try {
+      urls = profile.urls(issuer)
+    } catch {
+      return yield* new DiscoveryError({ issuer, reason: "the issuer is not a URL" })
+    }
+    const [first, ...rest] = urls
+    if (first === undefined) return yield* new DiscoveryError({ issuer, reason: "no metadata URL to try" })
+    const url = new URL(first)
+    const doc = yield* rest.reduce(
+      (acc, next) => Effect.orElse(acc, () => fetchDoc(next)),
+      fetchDoc(first)
+    ).pipe(
       Effect.mapError((e) => {
         const unreachable = e._tag === "RequestError" ? unreachableReason(e.cause, url) : undefined
         const why = e._tag === "ParseError" ? "not valid metadata" : e._tag === "TooLarge" ? tooLargeReason(e.limit) : e.message
         return new DiscoveryError({
           issuer,
-          reason: `no usable metadata at ${oidc} or ${rfc8414} (${why})`,
+          reason: `no usable metadata at ${urls.join(" or ")} (${why})`,
           ...(unreachable === undefined ? {} : { unreachable })
         })
       })
@@ -175,6 +232,11 @@ export const discover = (issuer: string): Effect.Effect<AuthServerMetadata, Disc
       yield* Effect.logDebug("discovery refused").pipe(Effect.annotateLogs({ issuer, rule: "https endpoints", field: refused.field }))
       return yield* new DiscoveryError({ issuer, reason: `the metadata's ${refused.field} ${refused.problem}` })
     }
+    const problem = profile.check(doc)
+    if (problem !== undefined) {
+      yield* Effect.logDebug("discovery refused").pipe(Effect.annotateLogs({ issuer, rule: profile.name, problem }))
+      return yield* new DiscoveryError({ issuer, reason: problem })
+    }
     yield* Effect.logDebug("discovery accepted").pipe(
       Effect.annotateLogs({ issuer, rule: "issuer equality (RFC 8414 §3.3)", token_endpoint: doc.token_endpoint })
     )
@@ -185,7 +247,12 @@ export const discover = (issuer: string): Effect.Effect<AuthServerMetadata, Disc
 export const make = (base: ReadonlyArray<ProviderConfig> = builtins) => Effect.gen(function*() {
   const config = yield* AuthConfig
   const http = yield* HttpClient.HttpClient
-  const overrides = config.file.providers ?? {}
+  const source = Option.getOrUndefined(yield* Effect.serviceOption(ProviderSource))
+  // MCP servers (kind `mcp`) are the ProviderSource's to read (@agent-auth/mcp); a program
+  // without one ignores them rather than refusing a config.json it shares with the CLI.
+  const overrides = Object.fromEntries(
+    Object.entries(config.file.providers ?? {}).filter(([, o]) => o.kind !== "mcp" && (source === undefined || o.kind !== source.kind))
+  )
   const list: Array<ProviderConfig> = []
   for (const b of base) {
     const o = overrides[b.id]
@@ -203,20 +270,30 @@ export const make = (base: ReadonlyArray<ProviderConfig> = builtins) => Effect.g
       return Effect.fail(new DiscoveryError({ issuer: p.id, reason: `${p.id} has no issuer (it takes API keys only)` }))
     }
     const issuer = p.issuer
-    const hit = cache.get(issuer)
+    const profile = source !== undefined && p.kind === source.kind ? source.profile : oidcProfile
+    const cacheKey = `${profile.name} ${issuer}`
+    const hit = cache.get(cacheKey)
     if (hit !== undefined) return Effect.succeed(withOverrides(p, hit))
     // Cached only once it succeeds, so a passing network fault is retried next time.
-    return discover(issuer).pipe(
+    return discover(issuer, profile).pipe(
       Effect.provideService(HttpClient.HttpClient, http),
-      Effect.tap((m) => Effect.sync(() => cache.set(issuer, m))),
+      Effect.tap((m) => Effect.sync(() => cache.set(cacheKey, m))),
       Effect.map((m) => withOverrides(p, m))
     )
   }
+  const unknown = (id: string, more: ReadonlyArray<ProviderConfig>) =>
+    new UnknownProvider({ provider: id, known: [...list, ...more].map((x) => x.id) })
   return ProviderRegistry.of({
     list,
+    listAll: source === undefined ? Effect.succeed(list) : Effect.map(source.list, (more) => [...list, ...more]),
     get: (id) => {
       const p = list.find((x) => x.id === id)
-      return p === undefined ? Effect.fail(new UnknownProvider({ provider: id, known: list.map((x) => x.id) })) : Effect.succeed(p)
+      if (p !== undefined) return Effect.succeed(p)
+      if (source === undefined) return Effect.fail(unknown(id, []))
+      return Effect.flatMap(source.get(id), Option.match({
+        onSome: Effect.succeed,
+        onNone: () => Effect.flatMap(source.list, (more) => Effect.fail(unknown(id, more)))
+      }))
     },
     metadata
   })

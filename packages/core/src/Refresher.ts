@@ -43,7 +43,7 @@ import type { CredentialKey, StoredCredential } from "./Domain.js"
 import { keyString, OAuthCredential, Refusal } from "./Domain.js"
 import type { AuthError, TokenStoreError } from "./Errors.js"
 import { ReauthRequired, TokenEndpointError } from "./Errors.js"
-import { notLoggedIn } from "./internal/credentialHeaders.js"
+import { loginCommand, notLoggedIn } from "./internal/credentialHeaders.js"
 import { logUrl, requestTokens } from "./internal/tokenEndpoint.js"
 import * as SingleFlight from "./internal/singleFlight.js"
 import { tokenSetOf } from "./internal/tokenSet.js"
@@ -549,7 +549,23 @@ export const make = (
       return look(options.force === true)
     }
 
-    return Refresher.of({ fresh, held })
+    /** A refusal names the command that signs in again where it is not `agent-auth login <id>` (an MCP server's). */
+    const withCommand = (e: ReauthRequired): Effect.Effect<never, AuthError> =>
+      e.command !== undefined ? Effect.fail(e) : Effect.flatMap(Effect.option(registry.get(e.provider)), (p) => {
+        const command = Option.isSome(p) ? loginCommand(p.value) : undefined
+        return Effect.fail(command === undefined ? e : new ReauthRequired({
+          provider: e.provider,
+          reason: e.reason,
+          command,
+          ...(e.account === undefined ? {} : { account: e.account }),
+          ...(e.lostAnswer === undefined ? {} : { lostAnswer: e.lostAnswer })
+        }))
+      })
+
+    return Refresher.of({
+      fresh: (key, options) => Effect.catchTag(fresh(key, options), "ReauthRequired", withCommand),
+      held
+    })
   })
 
 export const layer: Layer.Layer<

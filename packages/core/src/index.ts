@@ -35,3 +35,5 @@ export * as Revoker from "./Revoker.js"
 export * as CredentialResolver from "./CredentialResolver.js"
 /** HttpClient middleware: every request carries the resolved credential; one refresh-and-retry on 401. */
 export * as AuthHttpClient from "./AuthHttpClient.js"
+/** No redirect followed, answers read up to a bound: the HTTP rules, for packages built on core. */
+export * as HttpRules from "./HttpRules.js"

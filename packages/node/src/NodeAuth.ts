@@ -45,6 +45,17 @@ export interface Options {
   readonly providers?: ReadonlyArray<Provider.ProviderConfig> | undefined
   /** The SQL stores, when this program offers them (see `SqlStoreLayer`). */
   readonly sqlStore?: SqlStoreLayer | undefined
+  /** Providers known only at run time (`@agent-auth/mcp`'s MCP servers), asked for ids the others lack. */
+  readonly providerSource?: SourceLayer | undefined
+}
+
+/** A `ProviderSource` built over the settings and HTTP (what else it needs, it is given). */
+export type SourceLayer = Layer.Layer<ProviderRegistry.ProviderSource, AuthError, AuthConfig.AuthConfig | HttpClient.HttpClient>
+
+/** The registry, over the provider source when there is one. */
+const registryLayer = (options: Options) => {
+  const registry = ProviderRegistry.layerWith(options.providers ?? [])
+  return options.providerSource === undefined ? registry : registry.pipe(Layer.provide(options.providerSource))
 }
 
 /** The store named by AuthConfig.store (the SQL ones through `options.sqlStore`). */
@@ -89,8 +100,7 @@ export const tokenStore: Layer.Layer<TokenStore.TokenStore, AuthError, FileSyste
 
 /** The core services over a given base (settings, HTTP, store). */
 export const services = (options: Options = {}) => {
-  const registry = ProviderRegistry.layerWith(options.providers ?? [])
-  const stage1 = Layer.mergeAll(registry, JwtVerifier.layer, SecureRandom.layer)
+  const stage1 = Layer.mergeAll(registryLayer(options), JwtVerifier.layer, SecureRandom.layer)
   const stage2 = Refresher.layer.pipe(Layer.provideMerge(stage1))
   return Layer.mergeAll(CredentialResolver.layer, Revoker.layer, PkceFlow.layer, DeviceFlow.layer).pipe(
     Layer.provideMerge(stage2)
@@ -134,7 +144,7 @@ export const layerResolve = (options: Options = {}): Layer.Layer<ResolveServices
       const settings = yield* add(files, AuthConfig.layer)
       const http = yield* add(settings, FetchHttpClient.layer)
       const stored = yield* add(http, tokenStoreWith(options))
-      const registry = yield* add(stored, ProviderRegistry.layerWith(options.providers ?? []))
+      const registry = yield* add(stored, registryLayer(options))
       const refresher = yield* add(registry, Refresher.layer)
       return yield* add(refresher, CredentialResolver.layer)
     })

@@ -163,6 +163,47 @@ interface LoginArgs {
   readonly json: boolean
 }
 
+/**
+ * What a sign-in says as it goes, on stderr (`--json`: the URL and device code as events on
+ * stdout too); `login` and `mcp login` both print with it. `what` names what is signed in to.
+ */
+export const loginPrinter = (what: string, asJson: boolean) => (e: PkceFlow.LoginEvent): Effect.Effect<void> => {
+  switch (e._tag) {
+    case "AuthorizationUrl":
+      return Effect.zipRight(
+        asJson ? event({ event: "authorization_url", url: e.url, redirect_uri: e.redirectUri }) : Effect.void,
+        say(`Open this URL to sign in to ${what}:\n\n  ${link(e.url)}\n`)
+      )
+    case "BrowserOpened":
+      return say("Opened your browser; waiting for the sign-in to finish…")
+    case "BrowserSkipped":
+      return say(`Not opening a browser (${e.reason}); open the URL above yourself.`)
+    case "PasteOnly":
+      return say(`${e.reason}\nAfter signing in, paste the URL your browser was sent to.`)
+    case "PasteRejected":
+      return say(`That does not complete this login (${e.reason}). Paste the whole URL from the address bar.`)
+    case "DeviceCode":
+      return Effect.zipRight(
+        asJson
+          ? event({
+            event: "device_code",
+            verification_uri: e.verificationUri,
+            user_code: e.userCode,
+            ...(e.verificationUriComplete === undefined ? {} : { verification_uri_complete: e.verificationUriComplete }),
+            expires_in: e.expiresInSeconds
+          })
+          : Effect.void,
+        say(
+          `To sign in to ${what}, open\n\n  ${link(e.verificationUri)}\n\nand enter the code\n\n  ${bold(e.userCode)}\n\n` +
+            (e.verificationUriComplete === undefined
+              ? ""
+              : `or open this address, which carries the code:\n\n  ${link(e.verificationUriComplete)}\n\n`) +
+            `The code expires in ${Math.round(e.expiresInSeconds / 60)} min.`
+        )
+      )
+  }
+}
+
 const loginWith = (p: Provider.ProviderConfig, method: Method, args: LoginArgs) =>
   Effect.gen(function*() {
     const accountName = args.account
@@ -197,42 +238,7 @@ const loginWith = (p: Provider.ProviderConfig, method: Method, args: LoginArgs) 
       return
     }
 
-    const onEvent = (e: PkceFlow.LoginEvent): Effect.Effect<void> => {
-      switch (e._tag) {
-        case "AuthorizationUrl":
-          return Effect.zipRight(
-            args.json ? event({ event: "authorization_url", url: e.url, redirect_uri: e.redirectUri }) : Effect.void,
-            say(`Open this URL to sign in to ${p.displayName}:\n\n  ${link(e.url)}\n`)
-          )
-        case "BrowserOpened":
-          return say("Opened your browser; waiting for the sign-in to finish…")
-        case "BrowserSkipped":
-          return say(`Not opening a browser (${e.reason}); open the URL above yourself.`)
-        case "PasteOnly":
-          return say(`${e.reason}\nAfter signing in, paste the URL your browser was sent to.`)
-        case "PasteRejected":
-          return say(`That does not complete this login (${e.reason}). Paste the whole URL from the address bar.`)
-        case "DeviceCode":
-          return Effect.zipRight(
-            args.json
-              ? event({
-                event: "device_code",
-                verification_uri: e.verificationUri,
-                user_code: e.userCode,
-                ...(e.verificationUriComplete === undefined ? {} : { verification_uri_complete: e.verificationUriComplete }),
-                expires_in: e.expiresInSeconds
-              })
-              : Effect.void,
-            say(
-              `To sign in to ${p.displayName}, open\n\n  ${link(e.verificationUri)}\n\nand enter the code\n\n  ${bold(e.userCode)}\n\n` +
-                (e.verificationUriComplete === undefined
-                  ? ""
-                  : `or open this address, which carries the code:\n\n  ${link(e.verificationUriComplete)}\n\n`) +
-                `The code expires in ${Math.round(e.expiresInSeconds / 60)} min.`
-            )
-          )
-      }
-    }
+    const onEvent = loginPrinter(p.displayName, args.json)
 
     // A login whose tokens could not be saved is a sign-in for nothing: find out first.
     yield* writableStore

@@ -39,7 +39,7 @@ export const status = (args: StatusArgs) =>
     const registry = yield* ProviderRegistry.ProviderRegistry
     const resolver = yield* CredentialResolver.CredentialResolver
     const now = yield* Clock.currentTimeMillis
-    const providers = args.provider !== undefined ? [yield* registry.get(args.provider)] : registry.list
+    const providers = args.provider !== undefined ? [yield* registry.get(args.provider)] : yield* registry.listAll
     const blocks: Array<{ p: Provider.ProviderConfig; found: ReadonlyArray<Source> }> = []
     for (const p of providers) {
       const found = yield* resolver.sources(p.id)
@@ -57,7 +57,11 @@ export const status = (args: StatusArgs) =>
       if (found.length === 0) {
         const ways = [
           ...(p.takesApiKey && p.apiKeyEnv.length > 0 ? [`set ${p.apiKeyEnv.join(" or ")}`] : []),
-          p.canLogin ? `run \`agent-auth login ${p.id}\`` : `run \`agent-auth login ${p.id} --with-api-key\``
+          p.kind === "mcp" && p.url !== undefined
+            ? `run \`agent-auth mcp login ${p.url}\``
+            : p.canLogin
+            ? `run \`agent-auth login ${p.id}\``
+            : `run \`agent-auth login ${p.id} --with-api-key\``
         ]
         yield* say(`  ${red(MARK.bad)} Not logged in: ${ways.join(", or ")}`)
       }

@@ -41,6 +41,8 @@ export interface Flag<A> {
   readonly parse?: ((text: string) => Either.Either<unknown, string>) | undefined
   /** Hidden from help and completion (kept working). */
   readonly hidden?: boolean | undefined
+  /** May be given several times; its value is every one, in order (`[]` when not given). */
+  readonly repeatable?: boolean | undefined
   readonly _A?: A
 }
 
@@ -122,6 +124,17 @@ export const value = <A>(
   completion: options.completion ?? complete.none,
   parse: options.parse
 })
+
+/** A flag with a value that may be given several times (`--scope a --scope b`): every value, in order. */
+export const values = <A>(
+  name: string,
+  options: {
+    readonly description: string
+    readonly placeholder: string
+    readonly completion?: Completion
+    readonly parse: (text: string) => Either.Either<A, string>
+  }
+): Flag<ReadonlyArray<A>> => ({ ...value(name, options), repeatable: true }) as Flag<ReadonlyArray<A>>
 
 export const arg = <A>(
   name: string,

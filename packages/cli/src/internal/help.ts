@@ -19,10 +19,14 @@ const columns = (rows: ReadonlyArray<readonly [string, string]>): Array<string> 
   )
 }
 
-const flagName = (f: Flag<unknown>) => (f.name === "help" ? "-h, --help" : `--${f.name}`) + (f.placeholder === undefined ? "" : ` ${f.placeholder}`)
+const flagName = (f: Flag<unknown>) =>
+  (f.name === "help" ? "-h, --help" : `--${f.name}`) + (f.placeholder === undefined ? "" : ` ${f.placeholder}`) +
+  (f.repeatable === true ? " …" : "")
 
 const flagRows = (flags: ReadonlyArray<Flag<unknown>>) =>
-  columns([...flags.filter((f) => !f.hidden), helpFlag].map((f) => [flagName(f), f.description] as const))
+  columns([...flags.filter((f) => !f.hidden), helpFlag].map((f) =>
+    [flagName(f), f.description + (f.repeatable === true ? " (may be given several times)" : "")] as const
+  ))
 
 const examples = (list: Command["examples"]): Array<string> =>
   list.length === 0 ? [] : ["", bold("Examples"), ...list.flatMap((e) => [`  $ ${e.command}`, `      ${e.does}`])]

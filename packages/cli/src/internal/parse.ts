@@ -4,7 +4,8 @@
  * line (tested with generated ones) ends in a plan or a `UsageError`, never a throw.
  *
  * Rules: flags anywhere after their command (`--name VALUE` or `--name=VALUE`); a value
- * never starts with `-` unless written `--name=VALUE`; each flag at most once; `--` ends
+ * never starts with `-` unless written `--name=VALUE`; each flag at most once (a repeatable
+ * one as often as wanted, its values kept in order); `--` ends
  * the flags. `-h`/`--help` anywhere shows the help of the command named so far.
  */
 import { UsageError } from "@agent-auth/core"
@@ -159,7 +160,7 @@ const parseLeaf = (leaf: Leaf, path: ReadonlyArray<string>, argv: ReadonlyArray<
       ))
     }
     const [key, flag] = found
-    if (seen.has(key)) return Either.left(usage(`${name} is given twice; give it once. ${seeHelp(path)} explains it.`))
+    if (seen.has(key) && flag.repeatable !== true) return Either.left(usage(`${name} is given twice; give it once. ${seeHelp(path)} explains it.`))
     seen.add(key)
     if (flag.parse === undefined) {
       if (eq !== -1) return Either.left(usage(`${name} takes no value (argument ${offset + i + 1}). ${seeHelp(path)} explains it.`))
@@ -182,10 +183,10 @@ const parseLeaf = (leaf: Leaf, path: ReadonlyArray<string>, argv: ReadonlyArray<
       const named = shown(text)
       return Either.left(usage(`${name}${named === undefined ? "" : ` ${named}`}: ${read.left}. ${seeHelp(path)} explains it.`))
     }
-    values[key] = read.right
+    values[key] = flag.repeatable === true ? [...((values[key] as Array<unknown> | undefined) ?? []), read.right] : read.right
   }
   for (const [key, flag] of flags) {
-    if (!seen.has(key)) values[key] = flag.parse === undefined ? false : undefined
+    if (!seen.has(key)) values[key] = flag.parse === undefined ? false : flag.repeatable === true ? [] : undefined
   }
   const order = leaf.argOrder
   if (positionals.length > order.length) {

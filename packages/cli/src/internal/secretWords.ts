@@ -10,7 +10,10 @@
  * - it gives `--with-api-key` a value (`--with-api-key=VALUE`: the flag reads stdin);
  * - it is a positional word a command does not take (`login anthropic --with-api-key
  *   0123…`: any shape, since a key pasted after the flag is the likeliest extra word);
- * - it stands where a provider name goes and is not shaped like one (`login gsk_…`).
+ * - it stands where a provider name goes and is not shaped like one (`login gsk_…`); for
+ *   `token`, `status`, `refresh`, `logout` and `mcp login|logout`, an MCP server's http(s)
+ *   URL is taken there too: one without a user or password, none of whose parts (host, path
+ *   segments, query names and values, fragment) looks like a key.
  */
 
 /** Beginnings of API keys and tokens: OpenAI, Anthropic, Groq, xAI, Perplexity, Hugging Face, Replicate keys, JWTs, Google, GitHub, GitLab, Slack, AWS. */
@@ -47,14 +50,67 @@ export const looksLikeSecret = (word: string): boolean =>
 /** A provider id as config.json allows it (core's `ProviderId`). */
 const providerShaped = (word: string): boolean => /^[a-z0-9][a-z0-9_-]{0,63}$/.test(word)
 
-/** Options that take the next word as their value (every command's, and @effect/cli's built-ins). */
-const VALUE_OPTIONS = new Set(["--account", "--port", "--timeout", "--from", "--home", "--completions", "--log-level"])
+/**
+ * An http(s) URL, as an MCP server is named: no user or password in it, and no part of it
+ * (split at / ? & = # ; , and percent-decoded) looks like a key, so a key sent in a query
+ * (`https://host/mcp?key=sk-…`) is still refused.
+ */
+export const urlShaped = (word: string): boolean => {
+  if (!/^https?:\/\//i.test(word) || !URL.canParse(word)) return false
+  const url = new URL(word)
+  if (url.username !== "" || url.password !== "") return false
+  const decode = (part: string) => {
+    try {
+      return decodeURIComponent(part)
+    } catch {
+      return part
+    }
+  }
+  return `${url.hostname}${url.pathname}${url.search}${url.hash}`.split(/[/?&=#;,]/).every((part) =>
+    !looksLikeSecret(part) && !looksLikeSecret(decode(part))
+  )
+}
+
+/** Options that take the next word as their value (every command's, and the root's). */
+const VALUE_OPTIONS = new Set([
+  "--account",
+  "--port",
+  "--timeout",
+  "--from",
+  "--home",
+  "--completions",
+  "--log-level",
+  "--name",
+  "--scope",
+  "--client-id"
+])
 
 /** Words @effect/cli reads as the value of a boolean flag placed before them. */
 const BOOLEAN_WORDS = new Set(["true", "1", "y", "yes", "on", "false", "0", "n", "no", "off"])
 
-/** Commands whose first positional word is a provider, and how many positional words each takes. */
-const POSITIONALS: Readonly<Record<string, number>> = { login: 1, logout: 1, refresh: 1, status: 1, token: 1, use: 2 }
+/** What may stand first among a command's positional words: a provider id, or also an MCP server's URL. */
+type First = "provider" | "provider_or_url"
+
+/** Commands (by their words) whose positional words are checked: how many each takes, and what the first may be. */
+const POSITIONALS: Readonly<Record<string, { readonly count: number; readonly first: First }>> = {
+  login: { count: 1, first: "provider" },
+  use: { count: 2, first: "provider" },
+  logout: { count: 1, first: "provider_or_url" },
+  refresh: { count: 1, first: "provider_or_url" },
+  status: { count: 1, first: "provider_or_url" },
+  token: { count: 1, first: "provider_or_url" },
+  // A word that is not a URL goes on to the parser, which says an MCP server is named by its URL.
+  "mcp login": { count: 1, first: "provider_or_url" },
+  "mcp list": { count: 0, first: "provider" },
+  "mcp logout": { count: 1, first: "provider_or_url" }
+}
+
+const firstOk = (first: First, word: string): boolean => providerShaped(word) || (first === "provider_or_url" && urlShaped(word))
+
+const firstReason: Readonly<Record<First, string>> = {
+  provider: "stands where a provider name goes and is not one (a-z, 0-9, - and _)",
+  provider_or_url: "stands where a provider name goes and is not one (a-z, 0-9, - and _) nor an MCP server's URL"
+}
 
 export interface Refused {
   /** 1-based, among the arguments after `agent-auth`. */
@@ -75,11 +131,13 @@ export const refusedArgument = (args: ReadonlyArray<string>): Refused | undefine
       return { position: i + 1, reason: "gives --with-api-key a value (the flag reads the key from stdin)" }
     }
   }
-  const command = args[0]
-  const allowed = command === undefined ? undefined : POSITIONALS[command]
-  if (allowed === undefined) return undefined
+  // `mcp` is a group: its subcommand, the second word, is part of the command.
+  const words = args[0] === "mcp" ? 2 : 1
+  const command = args.slice(0, words).join(" ")
+  const spec = POSITIONALS[command]
+  if (spec === undefined) return undefined
   let seen = 0
-  for (let i = 1; i < args.length; i++) {
+  for (let i = words; i < args.length; i++) {
     const word = args[i]!
     if (word === "--") return undefined
     if (word.startsWith("-")) {
@@ -89,10 +147,8 @@ export const refusedArgument = (args: ReadonlyArray<string>): Refused | undefine
       continue
     }
     seen++
-    if (seen > allowed) return { position: i + 1, reason: `is not expected by \`${command}\`` }
-    if (seen === 1 && !providerShaped(word)) {
-      return { position: i + 1, reason: "stands where a provider name goes and is not one (a-z, 0-9, - and _)" }
-    }
+    if (seen > spec.count) return { position: i + 1, reason: `is not expected by \`${command}\`` }
+    if (seen === 1 && !firstOk(spec.first, word)) return { position: i + 1, reason: firstReason[spec.first] }
   }
   return undefined
 }

@@ -27,12 +27,14 @@ const refused = (reason: string) => new ConfigInvalid({ source: "stdin", field: 
 /**
  * An API key from stdin (or one line typed on a terminal, not echoed), checked with
  * `keyProblem` before anything is replaced: a refused input fails with `ConfigInvalid`
- * (exit 2). At most 4 KiB (and a line ending) is read: more is refused without reading on.
+ * (exit 2); an empty one gives an empty key, which the caller refuses naming its command. At most 4 KiB (and a line ending) is read: more is refused without reading on.
  * On a terminal `prompt` is shown once echo is off: what is typed as soon as it appears is
  * not shown either.
  */
 export const readSecretFromStdin = (prompt: string): Effect.Effect<Redacted.Redacted<string>, ConfigInvalid> =>
   Effect.flatMap(readRaw(prompt), (text) => {
+    // Nothing given: an empty key, for the caller to say how to give one (login names its own command line).
+    if (text.replace(/\r?\n$/, "").trim() === "") return Effect.succeed(Redacted.make(""))
     const problem = keyProblem(text)
     return problem === undefined ? Effect.succeed(Redacted.make(text.replace(/\r?\n$/, ""))) : Effect.fail(refused(problem))
   })

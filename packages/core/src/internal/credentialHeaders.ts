@@ -62,11 +62,18 @@ export const bearerCredential = (provider: ProviderConfig, login: OAuthCredentia
   }
 }
 
+/** The command that signs in to `provider`, where it is not `agent-auth login <id>`: an MCP server's. */
+export const loginCommand = (provider: ProviderConfig): string | undefined =>
+  provider.kind === "mcp" && provider.url !== undefined ? `agent-auth mcp login ${provider.url}` : undefined
+
 /** "No usable credential": names the variables that would supply a key only where keys are taken. */
-export const notLoggedIn = (provider: ProviderConfig, account?: string): NotLoggedIn =>
-  new NotLoggedIn({
+export const notLoggedIn = (provider: ProviderConfig, account?: string): NotLoggedIn => {
+  const command = loginCommand(provider)
+  return new NotLoggedIn({
     provider: provider.id,
     envVars: provider.takesApiKey ? provider.apiKeyEnv : [],
     canLogin: provider.canLogin,
-    ...(account === undefined ? {} : { account })
+    ...(account === undefined ? {} : { account }),
+    ...(command === undefined ? {} : { command })
   })
+}

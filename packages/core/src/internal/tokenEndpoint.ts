@@ -107,13 +107,15 @@ const exchange = (
   body: Body,
   format: "form" | "json",
   timeout: Duration.DurationInput,
-  traced: Body = body
+  traced: Body = body,
+  headers: Readonly<Record<string, Redacted.Redacted<string>>> = {}
 ): Effect.Effect<{ readonly status: number; readonly json: Option.Option<unknown> }, TokenEndpointError | NetworkError, HttpClient.HttpClient> =>
   Effect.gen(function*() {
     const client = yield* HttpClient.HttpClient
     const plain = reveal(body)
     const request = HttpClientRequest.post(endpoint).pipe(
       HttpClientRequest.acceptJson,
+      HttpClientRequest.setHeaders(reveal(headers)),
       format === "json" ? HttpClientRequest.bodyUnsafeJson(plain) : HttpClientRequest.bodyUrlParams(plain)
     )
     const network = (reason: string) => new NetworkError({ provider: provider.id, endpoint, reason })
@@ -161,22 +163,28 @@ export const postJson = (
   endpoint: string,
   body: Body,
   format: "form" | "json",
-  timeout: Duration.DurationInput = Duration.seconds(30)
+  timeout: Duration.DurationInput = Duration.seconds(30),
+  headers: Readonly<Record<string, Redacted.Redacted<string>>> = {}
 ): Effect.Effect<unknown, TokenEndpointError | NetworkError, HttpClient.HttpClient> =>
-  Effect.flatMap(exchange(provider, endpoint, body, format, timeout), ({ json, status }) =>
+  Effect.flatMap(exchange(provider, endpoint, body, format, timeout, body, headers), ({ json, status }) =>
     Option.isSome(json)
       ? Effect.succeed(json.value)
       : Effect.fail(new NetworkError({ provider: provider.id, endpoint, reason: `HTTP ${status} with a body that is not JSON` })))
 
-/** Request tokens with a grant and decode the answer. */
+/**
+ * Request tokens with a grant and decode the answer. Every grant carries the provider's
+ * RFC 8707 `resource` when it has one (code, refresh and device alike: a token must stay
+ * bound to the one resource it was asked for).
+ */
 export const requestTokens = (
   provider: ProviderConfig,
   endpoint: string,
   body: Body,
   format: "form" | "json",
   timeout?: Duration.DurationInput
-): Effect.Effect<TokenResponse, TokenEndpointError | NetworkError, HttpClient.HttpClient> =>
-  postJson(provider, endpoint, withClientAuth(provider, body), format, timeout).pipe(
+): Effect.Effect<TokenResponse, TokenEndpointError | NetworkError, HttpClient.HttpClient> => {
+  const auth = clientAuth(provider, provider.resource === undefined ? body : { ...body, resource: provider.resource })
+  return postJson(provider, endpoint, auth.body, format, timeout, auth.headers).pipe(
     Effect.flatMap((json) =>
       Schema.decodeUnknown(TokenResponse)(json).pipe(
         Effect.mapError(() =>
@@ -185,13 +193,40 @@ export const requestTokens = (
       )
     )
   )
+}
 
-/** Public clients send `client_id`; installed apps with a (non-confidential) secret send it too (client_secret_post). */
-export const withClientAuth = (provider: ProviderConfig, body: Body): Body => ({
-  client_id: provider.clientId,
-  ...(provider.clientSecret === undefined ? {} : { client_secret: provider.clientSecret }),
-  ...body
-})
+/** RFC 6749 §2.3.1: id and secret are form-urlencoded before they are joined and base64-encoded. */
+const basicCredentials = (clientId: string, secret: Redacted.Redacted<string>): Redacted.Redacted<string> => {
+  const enc = (s: string) => encodeURIComponent(s).replace(/%20/g, "+")
+  return Redacted.make(`Basic ${btoa(`${enc(clientId)}:${enc(Redacted.value(secret))}`)}`)
+}
+
+/**
+ * How the client authenticates, as its registration says (`tokenEndpointAuthMethod`):
+ * `client_secret_basic` in the Authorization header, `client_secret_post` in the body, `none`
+ * with `client_id` alone. Unset: the secret, when there is one, goes in the body (installed
+ * apps with a non-confidential secret), else `client_id` alone. A method that needs a secret
+ * the provider lacks sends `client_id` alone: the server then refuses, and says so.
+ */
+export const clientAuth = (
+  provider: ProviderConfig,
+  body: Body
+): { readonly body: Body; readonly headers: Readonly<Record<string, Redacted.Redacted<string>>> } => {
+  const secret = provider.clientSecret
+  const method = provider.tokenEndpointAuthMethod ?? (secret === undefined ? "none" : "client_secret_post")
+  if (method === "client_secret_basic" && secret !== undefined && provider.clientId !== undefined) {
+    return { body, headers: { authorization: basicCredentials(provider.clientId, secret) } }
+  }
+  return {
+    body: {
+      client_id: provider.clientId,
+      ...(method === "client_secret_post" && secret !== undefined ? { client_secret: secret } : {}),
+      ...body
+    },
+    headers: {}
+  }
+}
+
 
 /**
  * POST an RFC 7009 revocation request. Any 2xx is success whatever the body (revocation
@@ -205,5 +240,7 @@ export const postRevocation = (
   body: Body,
   format: "form" | "json",
   timeout: Duration.DurationInput = Duration.seconds(10)
-): Effect.Effect<void, TokenEndpointError | NetworkError, HttpClient.HttpClient> =>
-  Effect.asVoid(exchange(provider, endpoint, withClientAuth(provider, body), format, timeout, body))
+): Effect.Effect<void, TokenEndpointError | NetworkError, HttpClient.HttpClient> => {
+  const auth = clientAuth(provider, body)
+  return Effect.asVoid(exchange(provider, endpoint, auth.body, format, timeout, body, auth.headers))
+}

@@ -187,6 +187,7 @@ export const registryLayer = (
 ): Layer.Layer<ProviderRegistry> =>
   Layer.succeed(ProviderRegistry, {
     list: providers,
+    listAll: Effect.succeed(providers),
     get: (id) => {
       const p = providers.find((x) => x.id === id)
       return p === undefined ? Effect.fail(new UnknownProvider({ provider: id, known: providers.map((x) => x.id) })) : Effect.succeed(p)
