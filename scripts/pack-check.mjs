@@ -148,6 +148,16 @@ step("npx agent-auth demo from the installed CLI", () => {
   })
   return (out.trim().split("\n").pop() ?? "").slice(0, 80)
 })
+step("the CLI's commands as a library: run([\"--version\"]) from the installed @agent-auth/cli", () => {
+  const home = fs.mkdtempSync(path.join(work, "home-"))
+  const out = run(process.execPath, [
+    "--input-type=module",
+    "-e",
+    'import { run } from "@agent-auth/cli"; const code = await run(["--version"]); console.log(`exit ${code}`)'
+  ], { cwd: app, env: { PATH: process.env.PATH, HOME: home, AGENT_AUTH_HOME: home } })
+  if (!/^agent-auth \S+\nexit 0$/.test(out.trim())) throw new Error(`printed ${JSON.stringify(out)}`)
+  return out.trim().split("\n").join(", ")
+})
 step("exactly one copy of effect (npm ls effect)", () => {
   const out = run("npm", ["ls", "effect", "--all", "--parseable"], { cwd: app })
   const copies = [...new Set(out.trim().split("\n").filter((l) => /node_modules[\\/]effect$/.test(l)))]

@@ -342,3 +342,23 @@ const fastArgsScript = await build({
 // A new bundle makes every cached compilation stale.
 rmSync(`${dist}.code-cache`, { recursive: true, force: true })
 writeFileSync(`${dist}agent-auth.mjs`, launcher(fastArgsScript.outputFiles[0].text.replace(/^"use strict";/, "")), { mode: 0o755 })
+
+// dist/index.mjs: the commands as a library (`run(["status"])` inside a runtime's process,
+// src/index.ts), one ES module holding what it needs; import.meta.url is its own here.
+await build({
+  entryPoints: [`${here}src/index.ts`],
+  outfile: `${dist}index.mjs`,
+  bundle: true,
+  platform: "node",
+  target: "node20",
+  format: "esm",
+  minify: true,
+  logLevel: "warning",
+  // Native parts load from node_modules (optionalDependencies), as in the CLI's bundle.
+  external: ["libsql", "pg-native", "@napi-rs/keyring"],
+  banner: { js: "import { createRequire as __agentAuthRequire } from 'node:module'; const require = __agentAuthRequire(import.meta.url);" }
+})
+writeFileSync(
+  `${dist}index.d.ts`,
+  `/** Runs \`agent-auth ARGV…\` in this process, on its console; resolves with the exit code (0 ok, 1 authentication needed, 2 usage, 3 provider, 4 store, 130 cancelled). One command line at a time. */\nexport declare const run: (argv: ReadonlyArray<string>) => Promise<number>\n`
+)

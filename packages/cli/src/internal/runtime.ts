@@ -27,10 +27,10 @@ const logger = Logger.make(({ annotations, date, logLevel, message }) => {
  * Logger.minimumLogLevel(…)))` does, set on the program's fiber directly: building those
  * layers costs a few milliseconds of every start.
  */
-const withLogging = <A, E>(program: Effect.Effect<A, E>): Effect.Effect<A, E> =>
+const withLogging = <A, E>(program: Effect.Effect<A, E>, debug: boolean = verbose): Effect.Effect<A, E> =>
   program.pipe(
     Effect.locallyWith(FiberRef.currentLoggers, (loggers) => HashSet.add(HashSet.remove(loggers, Logger.defaultLogger), logger)),
-    Logger.withMinimumLogLevel(verbose ? LogLevel.Debug : LogLevel.Warning)
+    Logger.withMinimumLogLevel(debug ? LogLevel.Debug : LogLevel.Warning)
   )
 
 /** Whether errors are also reported as JSON on stdout: `--json` among the flags (before a `--`). */
@@ -92,4 +92,24 @@ export const runCli = <E>(program: Effect.Effect<void, E>, options: { readonly j
       teardown
     }
   )
+}
+
+/**
+ * Runs a command line's program inside a process that goes on (a runtime's REPL): the same
+ * reporting as `runCli`, the exit code returned rather than set. The process's own exit
+ * code is left as it was.
+ */
+export const runInProcess = async <E>(program: Effect.Effect<void, E>, argv: ReadonlyArray<string>): Promise<number> => {
+  const json = jsonRequested(argv)
+  const debug = argv.includes("--verbose") || process.env.AGENT_AUTH_LOG === "debug"
+  const before = process.exitCode
+  process.exitCode = undefined
+  try {
+    const exit = await Effect.runPromiseExit(withLogging(Effect.catchAllCause(program, report(json)), debug))
+    let code = 0
+    teardown(exit, (c) => void (code = c))
+    return code
+  } finally {
+    process.exitCode = before
+  }
 }
