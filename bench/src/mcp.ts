@@ -2,9 +2,9 @@
  * MCP figures (bundled by bench/run.mjs, run as its own process; one JSON line a figure):
  *
  * - `mcp discovery per server per process`: metadata GETs (protected-resource and
- *   authorization-server) while one process prepares a login twice and then makes 20 requests
- *   through `McpAuth.fetch`, each answered 401 once and so refreshed (every refresh asks the
- *   registry for the token endpoint). Target: 1 of each.
+ *   authorization-server) while one process prepares a login twice and then makes 20 requests,
+ *   each through a new `McpAuth.fetch(url)`, each answered 401 once and so refreshed (every
+ *   refresh asks the registry for the token endpoint). Target: 1 of each.
  * - `McpAuth.fetch request / fetch with a fixed header`: a POST to a loopback MCP endpoint
  *   through `McpAuth.fetch` (valid token in a memory store) against the same POST through
  *   `globalThis.fetch` with a fixed `Authorization` header. ABBA rounds, each side a batch of
@@ -109,10 +109,11 @@ const program = Effect.gen(function*() {
       obtainedAt: now
     })
   const auth = yield* McpAuth.McpAuth
-  const fetch = yield* auth.fetch(url)
   const refreshes = 20
   for (let i = 0; i < refreshes; i++) {
     yield* store.set(login(`expired-${i}`))
+    // A new fetch each time: one fetch reuses the login it last used for a second (its hot path).
+    const fetch = yield* auth.fetch(url)
     yield* Effect.promise(() => post(fetch))
   }
   console.log(JSON.stringify({
@@ -129,6 +130,7 @@ const program = Effect.gen(function*() {
 
   // The request figure: a valid token, no refresh.
   yield* store.set(login("valid-token"))
+  const fetch = yield* auth.fetch(url)
   const fixed = { authorization: "Bearer valid-token" }
   const batch = quick ? 50 : 200
   const rounds = quick ? 6 : 20

@@ -14,10 +14,17 @@
  * - A 403 `insufficient_scope`: a new sign-in asking for the union of the scopes held and
  *   challenged, at most twice, when the caller gave `signIn`; without it, `NotLoggedIn`
  *   naming `agent-auth mcp login <url> --scope …`.
+ * - `fetch`'s hot path: the login it last used is reused from memory, with no store read
+ *   and no Effect run, while it is fresh and was read from the store less than
+ *   `REVALIDATE_MILLIS` ago. Crossing from a Promise into an Effect and back costs more than
+ *   the rest of a loopback request's overhead, so a request within the second pays none of
+ *   it. A logout in another process is seen within that second (and a revoked token's 401
+ *   sooner: it re-reads the store at once).
  */
 import { HttpClient, HttpClientError, type HttpClientRequest, type HttpClientResponse } from "@effect/platform"
 import { HttpClientRequest as Req } from "@effect/platform"
 import {
+  AuthConfig,
   type AuthError,
   AuthHttpClient,
   type Domain,
@@ -27,7 +34,7 @@ import {
   TokenStore
 } from "@agent-auth/core"
 import type { Provider } from "@agent-auth/core"
-import { Cause, Context, Effect, Exit, Layer, Option, Redacted, Runtime } from "effect"
+import { Cause, Context, Duration, Effect, Exit, Layer, Option, Redacted, Runtime } from "effect"
 import * as ClientRegistration from "./ClientRegistration.js"
 import * as McpServers from "./McpServers.js"
 import { unionScopes } from "./McpLogin.js"
@@ -35,6 +42,9 @@ import { parseChallenge } from "./ProtectedResource.js"
 
 /** How many new sign-ins one request may cause for more scopes. */
 export const MAX_STEP_UPS = 2
+
+/** How long `fetch` reuses the login it last read from the store before reading it again. */
+export const REVALIDATE_MILLIS = 1000
 
 export interface StepUpRequest {
   readonly url: string
@@ -55,6 +65,18 @@ export interface Answer {
   readonly status: number
   readonly wwwAuthenticate: string | undefined
 }
+
+/** A request already sent (by `fetch`'s hot path) with `login`'s token, and its answer. */
+interface Sent<A extends Answer> {
+  readonly login: Domain.OAuthCredential
+  readonly answer: A
+}
+
+/** Whether an answer asks for something only the full rules can do (a refresh, a step-up). */
+const needsRules = (answer: Answer, replayable: boolean): boolean =>
+  replayable && (answer.status === 401 || answer.status === 403)
+
+const header = (login: Domain.OAuthCredential) => `Bearer ${Redacted.value(login.tokens.accessToken)}`
 
 export interface McpAuthShape {
   /** A standard `fetch` that signs requests to the MCP server `url` (its name works too). */
@@ -79,6 +101,7 @@ export const make = Effect.gen(function*() {
   const registry = yield* ProviderRegistry.ProviderRegistry
   const store = yield* TokenStore.TokenStore
   const servers = Option.getOrUndefined(yield* Effect.serviceOption(McpServers.McpServers))
+  const skewMillis = Duration.toMillis((yield* AuthConfig.AuthConfig).refreshSkew)
   const refresher = withForgetting(yield* Refresher.Refresher, servers)
 
   /** The server and its login's key; the first stored account (an MCP login has one). */
@@ -114,20 +137,21 @@ export const make = Effect.gen(function*() {
 
   /**
    * The rules of the module comment over any way of sending: `send(authorization)` makes the
-   * exchange with that header value; `replayable` says whether the request can be sent again.
+   * exchange with that header value; `replayable` says whether the request can be sent again;
+   * `sent`, a first exchange already made. Gives the final answer and the login it used.
    */
   const authorize = <A extends Answer, E>(
     p: Provider.ProviderConfig,
     send: (authorization: string) => Effect.Effect<A, E>,
     replayable: boolean,
-    options: Options
-  ): Effect.Effect<A, E | AuthError> =>
+    options: Options,
+    sent?: Sent<A>
+  ): Effect.Effect<Sent<A>, E | AuthError> =>
     Effect.gen(function*() {
       const url = p.url ?? p.id
       const key = yield* keyOf(p)
-      const header = (login: Domain.OAuthCredential) => `Bearer ${Redacted.value(login.tokens.accessToken)}`
-      let login = yield* refresher.fresh(key)
-      let answer = yield* send(header(login))
+      let login = sent?.login ?? (yield* refresher.fresh(key))
+      let answer = sent?.answer ?? (yield* send(header(login)))
       if (answer.status === 401 && replayable) {
         yield* Effect.logDebug("401 from the MCP server: one forced refresh").pipe(Effect.annotateLogs({ server: url, rule: "401 → refresh once" }))
         login = yield* refresher.fresh(key, { force: true, current: login })
@@ -147,7 +171,7 @@ export const make = Effect.gen(function*() {
         login = yield* refresher.fresh(key)
         answer = yield* send(header(login))
       }
-      return answer
+      return { login, answer }
     })
 
   const fetch = (url: string, options: Options = {}): Effect.Effect<typeof globalThis.fetch, AuthError> =>
@@ -155,6 +179,8 @@ export const make = Effect.gen(function*() {
       const p = yield* target(url)
       const base = p.url!
       const runtime = yield* Effect.runtime<never>()
+      // The fiber's clock (a TestClock in tests), read synchronously on the hot path.
+      const clock = yield* Effect.clock
       // A failure rejects with the error itself (an `AuthError` names the command that fixes it).
       const run = async <A>(effect: Effect.Effect<A, unknown>): Promise<A> => {
         const exit = await Runtime.runPromiseExit(runtime)(effect)
@@ -162,25 +188,37 @@ export const make = Effect.gen(function*() {
         throw Cause.squash(exit.cause)
       }
       const underlying = options.fetch ?? globalThis.fetch
+      /** The login last used, and when it was read from the store: the hot path's whole state. */
+      let held: { readonly login: Domain.OAuthCredential; readonly readAt: number } | undefined
+      const reusable = (now: number) =>
+        held !== undefined && now - held.readAt < REVALIDATE_MILLIS && Refresher.isFresh(held.login, now, skewMillis)
+          ? held.login
+          : undefined
       return (async (input: string | URL | Request, init?: RequestInit): Promise<Response> => {
         const href = typeof input === "string" ? input : input instanceof URL ? input.href : input.url
         if (!AuthHttpClient.isUnderBase(href, base)) return underlying(input, init)
         const request = await replayable(input, init)
-        const send = (authorization: string) =>
-          Effect.map(
-            // No AbortSignal of Effect's own: the caller's (the SDK's) is the one that matters.
-            Effect.tryPromise({
-              try: () => {
-                const headers = new Headers(request.headers)
-                headers.set("authorization", authorization)
-                return underlying(href, { ...request.init, headers, redirect: "manual" })
-              },
-              catch: (cause) => cause
-            }),
-            (response) => ({ status: response.status, wwwAuthenticate: response.headers.get("www-authenticate") ?? undefined, response })
-          )
-        const answer = await run(authorize(p, send, request.replayable, options))
-        return answer.response
+        const exchange = async (authorization: string) => {
+          const headers = new Headers(request.headers)
+          headers.set("authorization", authorization)
+          const response = await underlying(href, { ...request.init, headers, redirect: "manual" })
+          return { status: response.status, wwwAuthenticate: response.headers.get("www-authenticate") ?? undefined, response }
+        }
+        // No AbortSignal of Effect's own: the caller's (the SDK's) is the one that matters.
+        const send = (authorization: string) => Effect.tryPromise({ try: () => exchange(authorization), catch: (cause) => cause })
+        const readAt = clock.unsafeCurrentTimeMillis()
+        const reused = reusable(readAt)
+        let sent: Sent<Awaited<ReturnType<typeof exchange>>> | undefined
+        if (reused !== undefined) {
+          const answer = await exchange(header(reused))
+          if (!needsRules(answer, request.replayable)) return answer.response
+          // A 401 or 403: the full rules, from this answer on, and the store read again next time.
+          held = undefined
+          sent = { login: reused, answer }
+        }
+        const final = await run(authorize(p, send, request.replayable, options, sent))
+        held = final.login === reused ? held : { login: final.login, readAt: sent === undefined ? readAt : clock.unsafeCurrentTimeMillis() }
+        return final.answer.response
       }) as typeof globalThis.fetch
     })
 
@@ -199,7 +237,7 @@ export const make = Effect.gen(function*() {
             })
           )
         return authorize(p, send, replayable, options).pipe(
-          Effect.map((a) => a.response),
+          Effect.map((sent) => sent.answer.response),
           Effect.catchIf(AuthHttpClient.isAuthError, (e) => Effect.fail(asRequestError(request, e)))
         )
       }))
@@ -263,7 +301,7 @@ const asRequestError = (request: HttpClientRequest.HttpClientRequest, e: AuthErr
 export const layerService: Layer.Layer<
   McpAuth,
   never,
-  ProviderRegistry.ProviderRegistry | Refresher.Refresher | TokenStore.TokenStore
+  AuthConfig.AuthConfig | ProviderRegistry.ProviderRegistry | Refresher.Refresher | TokenStore.TokenStore
 > = Layer.effect(McpAuth, make)
 
 /** `HttpClient` middleware: the ambient client, with requests to the MCP server `url` signed. */
