@@ -271,6 +271,18 @@ describe("DeviceFlow against the fake server", () => {
       expect(yield* Fiber.join(fiber)).toMatchObject({ _tag: "AuthorizationDenied", error: "access_denied" })
     }).pipe(Effect.provide(servicesLayer())))
 
+  it.effect("a poll answered with a redirect ends the login at once (NetworkError), not at the code's expiry", () =>
+    Effect.gen(function*() {
+      const fake = yield* FakeAuthServer.FakeAuthServer
+      const { fiber } = yield* started("acme", Effect.flip)
+      yield* fake.inject(FakeAuthServer.Fault.status(302), { times: 100 })
+      yield* TestClock.adjust("5 seconds")
+      const e = yield* Fiber.join(fiber)
+      expect(e).toMatchObject({ _tag: "NetworkError", final: true })
+      expect(e.message).toContain("not followed")
+      expect((yield* fake.counts).deviceCode).toBe(1)
+    }).pipe(Effect.provide(servicesLayer())))
+
   it.effect("an unapproved code ends in LoginTimeout when its lifetime is over", () =>
     Effect.gen(function*() {
       // The clock moves once the code is shown (the polling has started), not before.

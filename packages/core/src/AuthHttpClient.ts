@@ -156,7 +156,7 @@ const sendCarrying = <E, R>(
   return withoutRedirects(client.execute(applied.request)).pipe(
     Effect.flatMap((response) =>
       isRedirect(response.status)
-        ? Effect.fail(new Errors.NetworkError({ provider, endpoint: logUrl(applied.request.url), reason: redirectReason(response) }))
+        ? Effect.fail(new Errors.NetworkError({ provider, endpoint: logUrl(applied.request.url), reason: redirectReason(response), final: true }))
         : Effect.succeed(response)
     )
   )

@@ -161,7 +161,7 @@ export const make = Effect.gen(function*() {
       }, "form", config.httpTimeout).pipe(
         Effect.map((value): Poll<TokenResponse> => ({ _tag: "Done", value })),
         Effect.catchAll((e): Effect.Effect<Poll<TokenResponse>, AuthError> => {
-          if (e._tag === "NetworkError") return Effect.succeed({ _tag: "Pending" })
+          if (e._tag === "NetworkError") return e.final === true ? Effect.fail(e) : Effect.succeed({ _tag: "Pending" })
           if (e.error === "authorization_pending") return Effect.succeed({ _tag: "Pending" })
           if (e.error === "slow_down") return Effect.succeed({ _tag: "SlowDown" })
           if (e.status >= 500 || e.status === 429) return Effect.succeed({ _tag: "Pending" })
@@ -219,7 +219,9 @@ export const make = Effect.gen(function*() {
         Effect.map((value): Poll<typeof OpenAiDeviceToken.Type> => ({ _tag: "Done", value })),
         Effect.catchAll((e): Effect.Effect<Poll<typeof OpenAiDeviceToken.Type>, AuthError> =>
           // 403/404 mean "not yet approved"; network faults and 5xx are retried at the next poll.
-          e._tag === "NetworkError" || e.status === 403 || e.status === 404 || e.status >= 500 || e.status === 429
+          e._tag === "NetworkError"
+            ? (e.final === true ? Effect.fail(e) : Effect.succeed({ _tag: "Pending" }))
+            : e.status === 403 || e.status === 404 || e.status >= 500 || e.status === 429
             ? Effect.succeed({ _tag: "Pending" })
             : Effect.fail(new AuthorizationDenied({
               provider: provider.id,

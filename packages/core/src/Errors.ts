@@ -141,7 +141,9 @@ export class TokenEndpointError extends Schema.TaggedError<TokenEndpointError>()
 export class NetworkError extends Schema.TaggedError<NetworkError>()("NetworkError", {
   provider: Schema.String,
   endpoint: Schema.String,
-  reason: Schema.String
+  reason: Schema.String,
+  /** The answer broke a rule (a redirect, a body past 1 MiB): another try would get the same, so none is made. */
+  final: Schema.optional(Schema.Boolean)
 }) {
   readonly exitCode = ExitCode.Provider
   override get message() {

@@ -138,9 +138,9 @@ const storeErrors: ReadonlySet<string> = new Set(["StoreError", "StoreLocked", "
 const isStoreError = (e: unknown): e is TokenStoreError =>
   typeof e === "object" && e !== null && storeErrors.has((e as { _tag?: string })._tag ?? "")
 
-/** Worth another try: the network, a server error, or rate limiting. */
+/** Worth another try: the network (not an answer that broke a rule), a server error, or rate limiting. */
 export const isTransient = (e: AuthError): boolean =>
-  e._tag === "NetworkError" || (e._tag === "TokenEndpointError" && (e.status >= 500 || e.status === 429))
+  (e._tag === "NetworkError" && e.final !== true) || (e._tag === "TokenEndpointError" && (e.status >= 500 || e.status === 429))
 
 /** A refusal of the refresh token (never retried: a new login is the only fix). */
 export const isRefusal = (e: TokenEndpointError): boolean =>

@@ -118,7 +118,7 @@ const exchange = (
       HttpClientRequest.setHeaders(reveal(headers)),
       format === "json" ? HttpClientRequest.bodyUnsafeJson(plain) : HttpClientRequest.bodyUrlParams(plain)
     )
-    const network = (reason: string) => new NetworkError({ provider: provider.id, endpoint, reason })
+    const network = (reason: string, final?: true) => new NetworkError({ provider: provider.id, endpoint, reason, final })
     const started = yield* Clock.currentTimeMillis
     // The body carries a secret (a code, a verifier, a refresh token, a client secret): a
     // redirect would re-send it wherever the answer points, so it is refused, not followed.
@@ -129,10 +129,10 @@ const exchange = (
         Effect.gen(function*() {
           if (isRedirect(response.status)) {
             yield* trace(provider, endpoint, traced, started, { status: response.status, refused: "redirect" })
-            return yield* network(redirectReason(response))
+            return yield* network(redirectReason(response), true)
           }
           const json = yield* readJsonBounded(response).pipe(
-            Effect.catchTag("TooLarge", (e) => Effect.fail(network(tooLargeReason(e.limit)))),
+            Effect.catchTag("TooLarge", (e) => Effect.fail(network(tooLargeReason(e.limit), true))),
             Effect.catchTag("ResponseError", () => Effect.succeed(Option.none()))
           )
           const oauth = response.status >= 400 && Option.isSome(json) ? parseOAuthError(json.value) : {}
