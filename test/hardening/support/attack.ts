@@ -40,6 +40,26 @@ export const raw = (
     req.end()
   })
 
+/**
+ * The status line's code of what the server sent back to `request` (raw bytes on a socket),
+ * read until it closes the connection. A server may answer and drop the socket while the
+ * request is still being written (Node does for oversize headers): the write's error is
+ * ignored, the answer is not; no status line received is a rejection.
+ */
+export const rawStatus = (port: number, request: string): Promise<number> =>
+  new Promise((resolve, reject) => {
+    const socket = net.connect({ host: "127.0.0.1", port })
+    const chunks: Array<Buffer> = []
+    socket.on("data", (c: Buffer) => chunks.push(c))
+    socket.on("error", () => {}) // EPIPE / ECONNRESET after the server answered: judged by what was read
+    socket.setTimeout(5_000, () => socket.destroy())
+    socket.on("close", () => {
+      const head = /^HTTP\/1\.[01] (\d{3}) /.exec(Buffer.concat(chunks).toString("latin1"))
+      head === null ? reject(new Error(`no HTTP answer to ${request.slice(0, 40)}`)) : resolve(Number(head[1]))
+    })
+    socket.write(request)
+  })
+
 /** Whether a TCP connection to `address:port` is accepted. */
 export const connects = (port: number, address = "127.0.0.1"): Promise<boolean> =>
   new Promise((resolve) => {
