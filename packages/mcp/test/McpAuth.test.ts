@@ -76,16 +76,23 @@ const server = () => {
   return { accepted, seen, fetch }
 }
 
+/** A login "a" stored (with `lifetime`), a server accepting it, and a fetch for it. */
+const setUp = (lifetime?: Duration.DurationInput) =>
+  Effect.gen(function*() {
+    const store = yield* TokenStore.TokenStore
+    yield* store.set(yield* login("a", lifetime))
+    const mcp = server()
+    mcp.accepted.token = "a"
+    const f = yield* (yield* McpAuth.McpAuth).fetch(url, { fetch: mcp.fetch })
+    return { store, mcp, f }
+  })
+
 const post = (f: typeof globalThis.fetch) => Effect.promise(() => f(url, { method: "POST", body: "{}" }).then((r) => r.status))
 
 describe("McpAuth.fetch: the hot path", () => {
   it.effect("100 requests within a second read the store once; the next second, once more", () =>
     Effect.gen(function*() {
-      const store = yield* TokenStore.TokenStore
-      yield* store.set(yield* login("a"))
-      const mcp = server()
-      mcp.accepted.token = "a"
-      const f = yield* (yield* McpAuth.McpAuth).fetch(url, { fetch: mcp.fetch })
+      const { mcp, f } = yield* setUp()
       reads.count = 0
       for (let i = 0; i < 100; i++) expect(yield* post(f)).toBe(200)
       expect(reads.count).toBe(1)
@@ -97,11 +104,7 @@ describe("McpAuth.fetch: the hot path", () => {
 
   it.effect("a logout in another process is seen within a second: then NotLoggedIn naming the command", () =>
     Effect.gen(function*() {
-      const store = yield* TokenStore.TokenStore
-      yield* store.set(yield* login("a"))
-      const mcp = server()
-      mcp.accepted.token = "a"
-      const f = yield* (yield* McpAuth.McpAuth).fetch(url, { fetch: mcp.fetch })
+      const { store, mcp, f } = yield* setUp()
       expect(yield* post(f)).toBe(200)
       yield* store.remove(key)
       yield* TestClock.adjust(McpAuth.REVALIDATE_MILLIS - 1)
@@ -114,11 +117,7 @@ describe("McpAuth.fetch: the hot path", () => {
 
   it.effect("a 401 on the hot path: the full rules from that answer (tokens another process stored), then those are reused", () =>
     Effect.gen(function*() {
-      const store = yield* TokenStore.TokenStore
-      yield* store.set(yield* login("a"))
-      const mcp = server()
-      mcp.accepted.token = "a"
-      const f = yield* (yield* McpAuth.McpAuth).fetch(url, { fetch: mcp.fetch })
+      const { store, mcp, f } = yield* setUp()
       expect(yield* post(f)).toBe(200)
       // Another process refreshed: the server now accepts only its token.
       yield* store.set(yield* login("b"))
@@ -134,12 +133,8 @@ describe("McpAuth.fetch: the hot path", () => {
 
   it.effect("a token past its refresh margin is not reused from memory, even within the second", () =>
     Effect.gen(function*() {
-      const store = yield* TokenStore.TokenStore
       // A 1-second token: due at half its lifetime, 500 ms from now.
-      yield* store.set(yield* login("a", "1 second"))
-      const mcp = server()
-      mcp.accepted.token = "a"
-      const f = yield* (yield* McpAuth.McpAuth).fetch(url, { fetch: mcp.fetch })
+      const { store, mcp, f } = yield* setUp("1 second")
       expect(yield* post(f)).toBe(200)
       yield* TestClock.adjust(600)
       // Another process refreshed it meanwhile.
