@@ -106,6 +106,9 @@ export const makeStores = (options: Options): Effect.Effect<
       return new StoreError({ path: location, reason: `the database failed (${describe(error)})` })
     }
 
+    const isSqlError = (e: unknown): e is SqlError =>
+      typeof e === "object" && e !== null && (e as { _tag?: unknown })._tag === "SqlError"
+
     /** `body` under the key's lock: in this process, then in the database. */
     const locked = (principal: string, key: Domain.CredentialKey) => <A, E, R>(body: Effect.Effect<A, E, R>) => {
       const name = JSON.stringify([principal, key.provider, key.account])
@@ -121,7 +124,11 @@ export const makeStores = (options: Options): Effect.Effect<
         // BEGIN IMMEDIATE (libsql's "write" transaction), retried while another process writes.
         orElse: () => sql.withTransaction(body)
       })
-      return inProcess(name)(inDatabase)
+      return inProcess(name)(inDatabase.pipe(
+        // @effect/sql makes a failed COMMIT or ROLLBACK a defect; it is the database's answer
+        // (a lock still held at the timeout, a full disk), reported like any other.
+        Effect.catchSomeDefect((defect) => isSqlError(defect) ? Option.some(Effect.fail(defect)) : Option.none())
+      ))
     }
 
     const make = (principal: string): SqlTokenStore => {
@@ -194,11 +201,7 @@ export const makeStores = (options: Options): Effect.Effect<
 
       /** Store errors as they are; SQL errors as store errors. */
       const storeErrors = <A, E, R>(effect: Effect.Effect<A, E | SqlError, R>): Effect.Effect<A, Exclude<E, SqlError> | TokenStoreError, R> =>
-        Effect.catchIf(
-          effect,
-          (e): e is SqlError => typeof e === "object" && e !== null && (e as { _tag?: unknown })._tag === "SqlError",
-          (e) => Effect.fail(fromSql(e))
-        ) as Effect.Effect<A, Exclude<E, SqlError> | TokenStoreError, R>
+        Effect.catchIf(effect, isSqlError, (e) => Effect.fail(fromSql(e))) as Effect.Effect<A, Exclude<E, SqlError> | TokenStoreError, R>
 
       return {
         principal,

@@ -63,7 +63,15 @@ export const busyWaiting = (open: () => Libsql.Client, timeoutMs: number): Libsq
     batch: (stmts, mode) => retry((c) => c.batch(stmts, mode)),
     migrate: (stmts) => retry((c) => c.migrate(stmts)),
     transaction: (mode?: Libsql.TransactionMode) =>
-      retry((c) => c.transaction(mode)).then((tx) => busyWaitingTransaction(tx, timeoutMs)),
+      retry((c) => c.transaction(mode)).then(
+        (tx) => busyWaitingTransaction(tx, timeoutMs),
+        // @effect/sql-libsql takes its connection permit before BEGIN and releases it only
+        // when a transaction it was given ends: a BEGIN that rejects keeps the permit, and
+        // every later statement of the process waits forever. So a BEGIN that failed (busy
+        // past the timeout, or anything else) is handed back as a transaction that fails
+        // its first statement with that error, and that the library then ends.
+        (error: unknown) => failedTransaction(error)
+      ),
     executeMultiple: (sql) => retry((c) => c.executeMultiple(sql)),
     sync: () => client.sync(),
     close: () => client.close()
@@ -83,6 +91,30 @@ const busyWaitingTransaction = (tx: Libsql.Transaction, timeoutMs: number): Libs
   batch: (stmts) => tx.batch(stmts),
   executeMultiple: (sql) => tx.executeMultiple(sql),
   rollback: () => tx.rollback(),
-  commit: () => retryBusy(timeoutMs, () => tx.commit()),
+  // A COMMIT still busy at the timeout: closing rolls the transaction back, so this
+  // connection does not keep the write lock (and every other process out) after we gave up.
+  commit: () =>
+    retryBusy(timeoutMs, () => tx.commit()).catch((error: unknown) => {
+      tx.close()
+      throw error
+    }),
   close: () => tx.close()
 })
+
+/** A transaction that never began: every statement fails with why; ending it does nothing. */
+const failedTransaction = (error: unknown): Libsql.Transaction => {
+  let closed = false
+  const fail = () => Promise.reject(error)
+  return {
+    get closed() {
+      return closed
+    },
+    execute: fail,
+    batch: fail,
+    executeMultiple: fail,
+    // Nothing was done, so there is nothing to commit or roll back.
+    rollback: () => Promise.resolve(void (closed = true)),
+    commit: () => Promise.resolve(void (closed = true)),
+    close: () => void (closed = true)
+  }
+}
