@@ -138,9 +138,13 @@ export const prepare = (options: McpLoginOptions) =>
       tokenEndpointAuthMethod: client.tokenEndpointAuthMethod,
       client: client.kind
     }
-    const previous = (yield* store.read).servers[name]
-    yield* store.update((file) => ({ ...file, servers: { ...file.servers, [name]: record } }))
-    return { name, record, previous, client }
+    // The record it replaces, read under the same lock as the write (a failed login puts it back).
+    let previous: ServerRecord | undefined
+    yield* store.update((file) => {
+      previous = file.servers[name]
+      return { ...file, servers: { ...file.servers, [name]: record } }
+    })
+    return { name, record, previous: previous as ServerRecord | undefined, client }
   })
 
 /**
