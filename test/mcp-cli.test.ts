@@ -186,3 +186,54 @@ describe("agent-auth mcp (CLI)", () => {
     }
   })
 })
+
+describe("a failed MCP login names `agent-auth mcp login URL`, never `agent-auth login`", () => {
+  const scopes = ["--scope", "mcp:read", "--scope", "mcp:write"]
+  const again = () => `agent-auth mcp login ${server.url} --scope mcp:read --scope mcp:write`
+
+  it("denied: the authorization server answers error=access_denied on the callback", async () => {
+    const home = newHome()
+    const child = start(["mcp", "login", server.url, "--no-browser", "--json", ...scopes], cliEnv(home))
+    const done = finish(child)
+    const shown = await nextEvent(child, "authorization_url")
+    // The person cancels at oidc-provider's login page: it redirects to our callback with error=access_denied.
+    const browser = new Browser()
+    const first = await browser.request(String(shown.url))
+    const interaction = new URL(first.headers.get("location") ?? "", String(shown.url))
+    const visit = await browser.navigate(`${interaction.href}/abort`)
+    expect(visit.trail.at(-1)).toContain("error=access_denied")
+    expect(visit.body).not.toContain("agent-auth login")
+    const result = await done
+    expect(result.code).toBe(1)
+    expect(result.stderr).toContain("refused the authorization (access_denied")
+    expect(result.stderr).toContain(`Run \`${again()}\` to try again.`)
+    expect(result.stderr).not.toContain("agent-auth login ")
+    // The failed login left no server record behind.
+    expect(JSON.parse(fs.readFileSync(`${home}/mcp.json`, "utf8")).servers).toEqual({})
+  }, 60_000)
+
+  it("a callback with a wrong state is refused and the login waits on; then --timeout ends it", async () => {
+    const home = newHome()
+    const started = Date.now()
+    const codeGrants = issuer.grants("authorization_code")
+    const child = start(["mcp", "login", server.url, "--no-browser", "--json", "--timeout", "3s", ...scopes], cliEnv(home))
+    const done = finish(child)
+    const shown = await nextEvent(child, "authorization_url")
+    const authorization = new URL(String(shown.url))
+    const callback = new URL(authorization.searchParams.get("redirect_uri") ?? "")
+    callback.searchParams.set("code", "forged-code")
+    callback.searchParams.set("state", "not-the-state-this-login-sent")
+    callback.searchParams.set("iss", issuer.issuer)
+    const forged = await fetch(callback)
+    expect(forged.status).toBe(400)
+    expect(await forged.text()).toContain("state mismatch")
+    const result = await done
+    expect(result.code).toBe(1)
+    expect(Date.now() - started).toBeGreaterThanOrEqual(3000)
+    expect(result.stderr).toContain("timed out after 3 s")
+    expect(result.stderr).toContain(`run \`${again()}\` again`)
+    expect(result.stderr).not.toContain("agent-auth login ")
+    // The forged code never reached the token endpoint.
+    expect(issuer.grants("authorization_code")).toBe(codeGrants)
+  }, 60_000)
+})

@@ -7,10 +7,11 @@ import * as http from "node:http"
 import type { AddressInfo } from "node:net"
 import { Client } from "@modelcontextprotocol/sdk/client/index.js"
 import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js"
-import { type AuthError, Domain, Revoker, TokenStore } from "@agent-auth/core"
+import { type AuthError, BrowserLauncher, CallbackServer, Domain, Revoker, TokenStore } from "@agent-auth/core"
 import { McpAuth, McpLogin, McpServers } from "@agent-auth/mcp"
 import { FetchHttpClient, HttpClient, HttpClientRequest } from "@effect/platform"
-import { DateTime, Effect, Layer, Redacted } from "effect"
+import { NodeCallbackServer } from "@agent-auth/node"
+import { DateTime, Deferred, Effect, Exit, Fiber, Layer, Redacted, TestClock, TestContext } from "effect"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import {
   CIMD_URL,
@@ -502,4 +503,54 @@ describe("McpAuth.layer: HttpClient middleware", () => {
           const failed = yield* Effect.flip(initialize(s.url).pipe(Effect.provide(McpAuth.layer("https://unknown.example/mcp").pipe(Layer.provide(FetchHttpClient.layer)))))
           expect(failed._tag).toBe("NotLoggedIn")
         })))))
+})
+
+describe("a failed login names `agent-auth mcp login URL --scope …` (in-process)", () => {
+  const command = () => `agent-auth mcp login ${server.url} --scope mcp:read --scope mcp:write`
+
+  it("timeout, under TestClock: LoginTimeout names the MCP command with its scopes", async () => {
+    const error = await run(
+      Effect.gen(function*() {
+        const waiting = yield* Deferred.make<void>()
+        const fiber = yield* Effect.fork(
+          McpLogin.login({ url: server.url, scopes: ["mcp:read", "mcp:write"] }, {
+            timeout: "5 minutes",
+            onEvent: (e) => (e._tag === "BrowserSkipped" ? Deferred.succeed(waiting, undefined) : Effect.void)
+          }).pipe(Effect.provide(BrowserLauncher.layerNone("test")))
+        )
+        yield* Deferred.await(waiting)
+        // The login's timer is the only sleep once it waits for the browser: then five minutes pass.
+        while ((yield* TestClock.sleeps()).length === 0) yield* Effect.promise(() => new Promise((r) => setTimeout(r, 5)))
+        yield* TestClock.adjust("4 minutes")
+        yield* Effect.promise(() => new Promise((r) => setTimeout(r, 20)))
+        expect(fiber.unsafePoll()).toBeNull()
+        yield* TestClock.adjust("1 minute")
+        const exit = yield* Fiber.await(fiber)
+        return Exit.isFailure(exit) ? Effect.runSync(Effect.flip(exit)) : undefined
+      }).pipe(Effect.provide(TestContext.TestContext))
+    )
+    expect(error?._tag).toBe("LoginTimeout")
+    expect(error?.message).toContain("timed out after 300 s")
+    expect(error?.message).toContain(`run \`${command()}\` again`)
+    expect(error?.message).not.toContain("--device")
+  })
+
+  it("a state that is not this login's reaching the flow: StateMismatch names the MCP command", async () => {
+    // The listener refuses a wrong state itself (test/mcp-cli.test.ts); here one gets past it, and the flow's own check refuses it.
+    const forging = Layer.effect(
+      CallbackServer.CallbackServer,
+      Effect.map(CallbackServer.CallbackServer, (real) => ({
+        listen: (options: CallbackServer.ListenOptions) =>
+          Effect.map(real.listen(options), (listener) => ({
+            ...listener,
+            awaitCallback: (state: string) => Effect.map(listener.awaitCallback(state), (p) => ({ ...p, state: "forged-state" }))
+          }))
+      }))
+    ).pipe(Layer.provide(NodeCallbackServer.layer))
+    const codeGrants = issuer.grants("authorization_code")
+    const error = await run(Effect.flip(McpLogin.login({ url: server.url, scopes: ["mcp:read", "mcp:write"] }).pipe(Effect.provide(forging))))
+    expect(error._tag).toBe("StateMismatch")
+    expect(error.message).toContain(`Use the URL from the current \`${command()}\``)
+    expect(issuer.grants("authorization_code")).toBe(codeGrants)
+  })
 })
