@@ -173,6 +173,32 @@ describe("agent-auth mcp (CLI)", () => {
     expect(`${none.stdout}${none.stderr}`).toContain(`agent-auth mcp login ${server.url}`)
   }, 90_000)
 
+  it("a repeated --scope: the authorization request asks for both, the stored login holds both", async () => {
+    const home = newHome()
+    const seenBefore = issuer.seen.length
+    const { result, shown } = await cliLogin(home, server.url, ["--scope", "mcp:read", "--scope", "mcp:write"])
+    expect(result.code, result.stderr).toBe(0)
+    // At the authorization server: the authorization request, as it arrived.
+    const authorization = issuer.seen.slice(seenBefore).filter((s) => s.route === "authorization")
+    expect(authorization).toHaveLength(1)
+    expect(String(authorization[0]!.scope).split(" ").sort()).toEqual(["mcp:read", "mcp:write"])
+    expect(new URL(String(shown.url)).searchParams.get("scope")).toBe("mcp:read mcp:write")
+    expect(lines(result.stdout)[1]).toMatchObject({ event: "logged_in", scopes: ["mcp:read", "mcp:write"] })
+    // Stored: the login's token holds both, and so do the server's record, list and status.
+    const stored = JSON.parse(fs.readFileSync(`${home}/credentials.json`, "utf8")) as { credentials: Array<{ tokens: { scopes: Array<string> } }> }
+    expect(stored.credentials[0]!.tokens.scopes).toEqual(["mcp:read", "mcp:write"])
+    const name = McpServers.defaultName(server.url)
+    expect(JSON.parse(fs.readFileSync(`${home}/mcp.json`, "utf8")).servers[name].scopes).toEqual(["mcp:read", "mcp:write"])
+    const list = await run(["mcp", "list", "--json"], cliEnv(home))
+    expect(list.code, list.stderr).toBe(0)
+    expect(JSON.parse(list.stdout)).toMatchObject({ servers: [{ name, scopes: ["mcp:read", "mcp:write"], state: "logged_in" }] })
+    const status = await run(["status", name, "--json"], cliEnv(home))
+    expect(status.code, status.stderr).toBe(0)
+    expect(JSON.parse(status.stdout)).toMatchObject({
+      providers: [{ provider: name, credentials: [{ source: "oauth", scopes: ["mcp:read", "mcp:write"] }] }]
+    })
+  }, 60_000)
+
   it("refusals are named: an http authorization server in the metadata, an unknown name", async () => {
     const bad = await startMcpServer({ issuer: issuer.issuer, authorizationServers: ["http://as.example.com"] })
     try {
