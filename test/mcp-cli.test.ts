@@ -173,6 +173,32 @@ describe("agent-auth mcp (CLI)", () => {
     expect(`${none.stdout}${none.stderr}`).toContain(`agent-auth mcp login ${server.url}`)
   }, 90_000)
 
+  it("a repeated --scope: the authorization request asks for both, the stored login holds both", async () => {
+    const home = newHome()
+    const seenBefore = issuer.seen.length
+    const { result, shown } = await cliLogin(home, server.url, ["--scope", "mcp:read", "--scope", "mcp:write"])
+    expect(result.code, result.stderr).toBe(0)
+    // At the authorization server: the authorization request, as it arrived.
+    const authorization = issuer.seen.slice(seenBefore).filter((s) => s.route === "authorization")
+    expect(authorization).toHaveLength(1)
+    expect(String(authorization[0]!.scope).split(" ").sort()).toEqual(["mcp:read", "mcp:write"])
+    expect(new URL(String(shown.url)).searchParams.get("scope")).toBe("mcp:read mcp:write")
+    expect(lines(result.stdout)[1]).toMatchObject({ event: "logged_in", scopes: ["mcp:read", "mcp:write"] })
+    // Stored: the login's token holds both, and so do the server's record, list and status.
+    const stored = JSON.parse(fs.readFileSync(`${home}/credentials.json`, "utf8")) as { credentials: Array<{ tokens: { scopes: Array<string> } }> }
+    expect(stored.credentials[0]!.tokens.scopes).toEqual(["mcp:read", "mcp:write"])
+    const name = McpServers.defaultName(server.url)
+    expect(JSON.parse(fs.readFileSync(`${home}/mcp.json`, "utf8")).servers[name].scopes).toEqual(["mcp:read", "mcp:write"])
+    const list = await run(["mcp", "list", "--json"], cliEnv(home))
+    expect(list.code, list.stderr).toBe(0)
+    expect(JSON.parse(list.stdout)).toMatchObject({ servers: [{ name, scopes: ["mcp:read", "mcp:write"], state: "logged_in" }] })
+    const status = await run(["status", name, "--json"], cliEnv(home))
+    expect(status.code, status.stderr).toBe(0)
+    expect(JSON.parse(status.stdout)).toMatchObject({
+      providers: [{ provider: name, credentials: [{ source: "oauth", scopes: ["mcp:read", "mcp:write"] }] }]
+    })
+  }, 60_000)
+
   it("refusals are named: an http authorization server in the metadata, an unknown name", async () => {
     const bad = await startMcpServer({ issuer: issuer.issuer, authorizationServers: ["http://as.example.com"] })
     try {
@@ -185,4 +211,55 @@ describe("agent-auth mcp (CLI)", () => {
       await bad.close()
     }
   })
+})
+
+describe("a failed MCP login names `agent-auth mcp login URL`, never `agent-auth login`", () => {
+  const scopes = ["--scope", "mcp:read", "--scope", "mcp:write"]
+  const again = () => `agent-auth mcp login ${server.url} --scope mcp:read --scope mcp:write`
+
+  it("denied: the authorization server answers error=access_denied on the callback", async () => {
+    const home = newHome()
+    const child = start(["mcp", "login", server.url, "--no-browser", "--json", ...scopes], cliEnv(home))
+    const done = finish(child)
+    const shown = await nextEvent(child, "authorization_url")
+    // The person cancels at oidc-provider's login page: it redirects to our callback with error=access_denied.
+    const browser = new Browser()
+    const first = await browser.request(String(shown.url))
+    const interaction = new URL(first.headers.get("location") ?? "", String(shown.url))
+    const visit = await browser.navigate(`${interaction.href}/abort`)
+    expect(visit.trail.at(-1)).toContain("error=access_denied")
+    expect(visit.body).not.toContain("agent-auth login")
+    const result = await done
+    expect(result.code).toBe(1)
+    expect(result.stderr).toContain("refused the authorization (access_denied")
+    expect(result.stderr).toContain(`Run \`${again()}\` to try again.`)
+    expect(result.stderr).not.toContain("agent-auth login ")
+    // The failed login left no server record behind.
+    expect(JSON.parse(fs.readFileSync(`${home}/mcp.json`, "utf8")).servers).toEqual({})
+  }, 60_000)
+
+  it("a callback with a wrong state is refused and the login waits on; then --timeout ends it", async () => {
+    const home = newHome()
+    const started = Date.now()
+    const codeGrants = issuer.grants("authorization_code")
+    const child = start(["mcp", "login", server.url, "--no-browser", "--json", "--timeout", "3s", ...scopes], cliEnv(home))
+    const done = finish(child)
+    const shown = await nextEvent(child, "authorization_url")
+    const authorization = new URL(String(shown.url))
+    const callback = new URL(authorization.searchParams.get("redirect_uri") ?? "")
+    callback.searchParams.set("code", "forged-code")
+    callback.searchParams.set("state", "not-the-state-this-login-sent")
+    callback.searchParams.set("iss", issuer.issuer)
+    const forged = await fetch(callback)
+    expect(forged.status).toBe(400)
+    expect(await forged.text()).toContain("state mismatch")
+    const result = await done
+    expect(result.code).toBe(1)
+    expect(Date.now() - started).toBeGreaterThanOrEqual(3000)
+    expect(result.stderr).toContain("timed out after 3 s")
+    expect(result.stderr).toContain(`run \`${again()}\` again`)
+    expect(result.stderr).not.toContain("agent-auth login ")
+    // The forged code never reached the token endpoint.
+    expect(issuer.grants("authorization_code")).toBe(codeGrants)
+  }, 60_000)
 })

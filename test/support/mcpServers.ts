@@ -210,12 +210,16 @@ export interface McpServerOptions {
   readonly adminScopes?: ReadonlyArray<string>
   /** The `admin` tool answers 403 insufficient_scope whatever the token holds. */
   readonly alwaysForbidAdmin?: boolean
+  /** While `to` is set, the MCP endpoint answers every request with a 307 there (a moved or hostile server). */
+  readonly redirect?: { to?: string | undefined }
 }
 
 /** An authorization server that is not one: its metadata is `doc` at every well-known URL. */
 export const startStaticAs = async (doc: (origin: string) => Record<string, unknown>) => {
   let origin = ""
+  let hits = 0
   const server = http.createServer((req, res) => {
+    hits++
     if ((req.url ?? "").startsWith("/.well-known/")) {
       res.setHeader("content-type", "application/json")
       res.end(JSON.stringify(doc(origin)))
@@ -225,7 +229,7 @@ export const startStaticAs = async (doc: (origin: string) => Record<string, unkn
     res.end()
   })
   origin = await listen(server)
-  return { issuer: origin, close: closer(server) }
+  return { issuer: origin, hits: () => hits, close: closer(server) }
 }
 
 /** Starts the MCP server; it trusts tokens from `issuer` whose audience is its resource. */
@@ -266,6 +270,11 @@ export const startMcpServer = async (options: McpServerOptions): Promise<McpTest
       }
       const auth = req.headers.authorization
       if (auth !== undefined) authorizations.push(auth)
+      if (options.redirect?.to !== undefined) {
+        res.writeHead(307, { location: options.redirect.to })
+        res.end()
+        return
+      }
       const chunks: Array<Buffer> = []
       for await (const c of req) chunks.push(c as Buffer)
       const text = Buffer.concat(chunks).toString()
@@ -314,4 +323,29 @@ export const startMcpServer = async (options: McpServerOptions): Promise<McpTest
   })
   base = await listen(server)
   return { url: `${base}/mcp`, authorizations, counts, close: closer(server) }
+}
+
+/**
+ * An MCP endpoint (`/mcp`) that challenges with `resource_metadata` at `/meta`, which `meta`
+ * answers; any other path serves metadata for `/mcp` naming `issuer`. Counts the hits of each path.
+ */
+export const startRawMcpEndpoint = async (
+  issuer: string,
+  meta: (res: http.ServerResponse, origin: string) => void
+) => {
+  const hits = new Map<string, number>()
+  let origin = ""
+  const server = http.createServer((req, res) => {
+    const path = req.url ?? ""
+    hits.set(path, (hits.get(path) ?? 0) + 1)
+    if (path === "/meta") return meta(res, origin)
+    if (path === "/mcp") {
+      res.writeHead(401, { "www-authenticate": `Bearer resource_metadata="${origin}/meta"` })
+      return res.end()
+    }
+    res.writeHead(200, { "content-type": "application/json" })
+    res.end(JSON.stringify({ resource: `${origin}/mcp`, authorization_servers: [issuer] }))
+  })
+  origin = await listen(server)
+  return { url: `${origin}/mcp`, origin, hits, close: closer(server) }
 }

@@ -85,21 +85,28 @@ export class LoginCancelled extends Schema.TaggedError<LoginCancelled>()("LoginC
 
 export class LoginTimeout extends Schema.TaggedError<LoginTimeout>()("LoginTimeout", {
   provider: Schema.String,
-  seconds: Schema.Number
+  seconds: Schema.Number,
+  /** The command that signs in again, where it is not `agent-auth login <provider>` (an MCP server's `agent-auth mcp login <url>`, which has no --device). */
+  command: Schema.optional(Schema.String)
 }) {
   readonly exitCode = ExitCode.AuthRequired
   override get message() {
+    if (this.command !== undefined) {
+      return `Login to ${this.provider} timed out after ${this.seconds} s with no answer from the browser; run \`${this.command}\` again (\`--timeout\` gives more time, pasting the redirect URL works when the browser cannot reach this machine).`
+    }
     return `Login to ${this.provider} timed out after ${this.seconds} s with no answer from the browser; run \`${loginHint(this.provider)}\` again (\`--timeout\` gives more time, \`--device\` or pasting the redirect URL works when the browser cannot reach this machine).`
   }
 }
 
 /** The `state` that came back is not the one this login sent: a forged or stale redirect. */
 export class StateMismatch extends Schema.TaggedError<StateMismatch>()("StateMismatch", {
-  provider: Schema.String
+  provider: Schema.String,
+  /** The command that signs in, where it is not `agent-auth login <provider>`. */
+  command: Schema.optional(Schema.String)
 }) {
   readonly exitCode = ExitCode.AuthRequired
   override get message() {
-    return `The redirect for ${this.provider} carried a state that this login did not send (a stale or forged redirect); it was refused. Use the URL from the current \`agent-auth login ${this.provider}\`.`
+    return `The redirect for ${this.provider} carried a state that this login did not send (a stale or forged redirect); it was refused. Use the URL from the current \`${this.command ?? loginHint(this.provider)}\`.`
   }
 }
 
@@ -107,12 +114,14 @@ export class StateMismatch extends Schema.TaggedError<StateMismatch>()("StateMis
 export class AuthorizationDenied extends Schema.TaggedError<AuthorizationDenied>()("AuthorizationDenied", {
   provider: Schema.String,
   error: Schema.String,
-  description: Schema.optional(Schema.String)
+  description: Schema.optional(Schema.String),
+  /** The command that signs in, where it is not `agent-auth login <provider>`. */
+  command: Schema.optional(Schema.String)
 }) {
   readonly exitCode = ExitCode.AuthRequired
   override get message() {
     const why = this.description === undefined ? this.error : `${this.error}: ${this.description}`
-    return `${this.provider} refused the authorization (${why}). Run \`${loginHint(this.provider)}\` to try again.`
+    return `${this.provider} refused the authorization (${why}). Run \`${this.command ?? loginHint(this.provider)}\` to try again.`
   }
 }
 

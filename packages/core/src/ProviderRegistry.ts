@@ -8,7 +8,7 @@ import { Clock, Context, Effect, Layer, Option, type ParseResult, Schema } from 
 import { AuthConfig, urlProblem } from "./AuthConfig.js"
 import type { ProviderOverride } from "./AuthConfig.js"
 import { ConfigInvalid, DiscoveryError, UnknownProvider } from "./Errors.js"
-import { readJsonBounded, tooLargeReason } from "./internal/http.js"
+import { isRedirect, readJsonBounded, tooLargeReason, withoutRedirects } from "./internal/http.js"
 import { sanitize } from "./internal/text.js"
 import { AuthServerMetadata, builtins, oidcDefaults, ProviderConfig } from "./Provider.js"
 
@@ -34,6 +34,8 @@ export interface DiscoveryProfile {
   readonly urls: (issuer: string) => ReadonlyArray<string>
   /** Why the document is refused (naming the field), or undefined when it is accepted. */
   readonly check: (doc: AuthServerMetadata) => string | undefined
+  /** `refuse`: a metadata URL that answers with a redirect is not followed (a failure, as a 404 is). Default: followed. */
+  readonly redirects?: "follow" | "refuse"
 }
 
 /** OIDC discovery, then RFC 8414 (`/.well-known/oauth-authorization-server` + the issuer's path). */
@@ -186,7 +188,8 @@ export const discover = (
             Effect.logDebug(`GET ${url}`).pipe(
               Effect.annotateLogs({ issuer, method: "GET", endpoint: url, ...outcome, duration_ms: now - started })
             ))
-        return client.execute(HttpClientRequest.get(url).pipe(HttpClientRequest.acceptJson)).pipe(
+        const request = client.execute(HttpClientRequest.get(url).pipe(HttpClientRequest.acceptJson))
+        return (profile.redirects === "refuse" ? withoutRedirects(request) : request).pipe(
           Effect.tapBoth({
             onSuccess: (response) => trace({ status: response.status }),
             onFailure: (e) => trace(e._tag === "ResponseError" ? { status: e.response.status } : { failed: e.reason })
@@ -215,7 +218,13 @@ export const discover = (
     ).pipe(
       Effect.mapError((e) => {
         const unreachable = e._tag === "RequestError" ? unreachableReason(e.cause, url) : undefined
-        const why = e._tag === "ParseError" ? "not valid metadata" : e._tag === "TooLarge" ? tooLargeReason(e.limit) : e.message
+        const why = e._tag === "ParseError"
+          ? "not valid metadata"
+          : e._tag === "TooLarge"
+          ? tooLargeReason(e.limit)
+          : e._tag === "ResponseError" && isRedirect(e.response.status)
+          ? `HTTP ${e.response.status}, a redirect, not followed`
+          : e.message
         return new DiscoveryError({
           issuer,
           reason: `no usable metadata at ${urls.join(" or ")} (${why})`,

@@ -43,7 +43,9 @@ export const requireS256 = (doc: Provider.AuthServerMetadata): string | undefine
 export const profile: ProviderRegistry.DiscoveryProfile = {
   name: "mcp",
   urls: metadataUrls,
-  check: requireS256
+  check: requireS256,
+  // As for the protected-resource metadata: a redirect could move discovery to another host.
+  redirects: "refuse"
 }
 
 /** A discovery failure, told as the MCP server's (the person named the server, not the issuer). */

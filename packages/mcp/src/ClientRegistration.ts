@@ -7,7 +7,7 @@
  * read answers 401/403/404, or a token request says `invalid_client`).
  */
 import { HttpClient, HttpClientRequest } from "@effect/platform"
-import { AuthConfig, Domain, HttpRules, McpDiscoveryError, Provider, type StoreError, type StorePermissions } from "@agent-auth/core"
+import { AuthConfig, Domain, HttpRules, McpDiscoveryError, Provider, type StoreError, type StoreLocked, type StorePermissions } from "@agent-auth/core"
 import type { ConfigInvalid } from "@agent-auth/core"
 import { Clock, DateTime, Effect, Redacted, Schema } from "effect"
 import { unreadable } from "./internal/http.js"
@@ -156,7 +156,7 @@ export const stillRegistered = (registration: Registration): Effect.Effect<boole
 export const forget = (
   issuer: string,
   clientId: string
-): Effect.Effect<void, ConfigInvalid | StoreError | StorePermissions, McpServers> =>
+): Effect.Effect<void, ConfigInvalid | StoreError | StoreLocked | StorePermissions, McpServers> =>
   Effect.flatMap(McpServers, (store) =>
     store.update((file) => {
       if (file.registrations[issuer]?.clientId !== clientId) return file
@@ -178,7 +178,7 @@ export interface ChooseOptions {
 /** The client for this login, registering one only when the issuer has none of ours. */
 export const choose = (
   options: ChooseOptions
-): Effect.Effect<Client, McpDiscoveryError | ConfigInvalid | StoreError | StorePermissions, McpServers | AuthConfig.AuthConfig | HttpClient.HttpClient> =>
+): Effect.Effect<Client, McpDiscoveryError | ConfigInvalid | StoreError | StoreLocked | StorePermissions, McpServers | AuthConfig.AuthConfig | HttpClient.HttpClient> =>
   Effect.gen(function*() {
     const config = yield* AuthConfig.AuthConfig
     const store = yield* McpServers

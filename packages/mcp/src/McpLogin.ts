@@ -8,14 +8,17 @@
 import { HttpClient, HttpClientRequest } from "@effect/platform"
 import {
   type AuthError,
+  AuthorizationDenied,
   type BrowserLauncher,
   type CallbackServer,
   ConfigInvalid,
   type Domain,
   HttpRules,
+  LoginTimeout,
   McpDiscoveryError,
   PkceFlow,
   ProviderRegistry,
+  StateMismatch,
   AuthConfig
 } from "@agent-auth/core"
 import { Effect, Option, Schema } from "effect"
@@ -138,10 +141,42 @@ export const prepare = (options: McpLoginOptions) =>
       tokenEndpointAuthMethod: client.tokenEndpointAuthMethod,
       client: client.kind
     }
-    const previous = (yield* store.read).servers[name]
-    yield* store.update((file) => ({ ...file, servers: { ...file.servers, [name]: record } }))
-    return { name, record, previous, client }
+    // The record it replaces, read under the same lock as the write (a failed login puts it back).
+    let previous: ServerRecord | undefined
+    yield* store.update((file) => {
+      previous = file.servers[name]
+      return { ...file, servers: { ...file.servers, [name]: record } }
+    })
+    return { name, record, previous: previous as ServerRecord | undefined, client }
   })
+
+/** The command that runs this login again: `agent-auth mcp login <url>`, with its `--name` and `--scope`s when it had some. */
+export const loginCommand = (options: McpLoginOptions): string =>
+  `agent-auth mcp login ${options.url}${options.name === undefined ? "" : ` --name ${options.name}`}${
+    (options.scopes ?? []).map((s) => ` --scope ${s}`).join("")
+  }`
+
+/**
+ * The browser flow's failures name `agent-auth login <provider>`, which does not sign in to
+ * an MCP server: they name this login's own command instead.
+ */
+const namingCommand = (command: string) => (e: AuthError): AuthError => {
+  switch (e._tag) {
+    case "LoginTimeout":
+      return new LoginTimeout({ provider: e.provider, seconds: e.seconds, command })
+    case "StateMismatch":
+      return new StateMismatch({ provider: e.provider, command })
+    case "AuthorizationDenied":
+      return new AuthorizationDenied({
+        provider: e.provider,
+        error: e.error,
+        ...(e.description === undefined ? {} : { description: e.description }),
+        command
+      })
+    default:
+      return e
+  }
+}
 
 /**
  * The whole browser login. A failure puts the server's previous record back (its stored
@@ -177,7 +212,8 @@ export const login = (
             ? ClientRegistration.forget(record.issuer, client.clientId)
             : Effect.void
         ).pipe(Effect.ignore)
-      )
+      ),
+      Effect.mapError(namingCommand(loginCommand(options)))
     )
     return { name, record, credential }
   })

@@ -8,15 +8,16 @@
  * entries (and the keyring and SQL stores behind the same interface) hold logins only. The
  * tokens of an MCP login are in the TokenStore like any other login, under the server's name.
  * A dynamically registered client rarely has a secret (we ask for `none`); when the server
- * issues one anyway it is kept here, in a 0600 file written atomically, like credentials.json.
+ * issues one anyway it is kept here, in a 0600 file written atomically under a cross-process
+ * lock (`mcp.json.lock`), like credentials.json.
  *
  * This service is also the registry's `ProviderSource`: each server is a provider of kind
  * `mcp`, found by its name or by its URL, whose client is the one its login used.
  */
 import { FileSystem } from "@effect/platform"
-import { AuthConfig, ConfigInvalid, Domain, Provider, ProviderRegistry, StoreError, StorePermissions } from "@agent-auth/core"
+import { AuthConfig, ConfigInvalid, Domain, Provider, ProviderRegistry, type StoreError, type StoreLocked, type StorePermissions } from "@agent-auth/core"
 import { NodeFiles } from "@agent-auth/node"
-import { Context, Effect, Layer, Option, type Redacted, Ref, Schema } from "effect"
+import { Context, Duration, Effect, Layer, Option, type Redacted, Ref, Schema } from "effect"
 import * as AuthorizationServer from "./AuthorizationServer.js"
 import { canonicalUri } from "./ProtectedResource.js"
 
@@ -67,8 +68,8 @@ export interface McpServersShape {
   /** Where it lives, for people. */
   readonly location: string
   readonly read: Effect.Effect<McpFile, ConfigInvalid>
-  /** Read, change, write; `f` returning its argument writes nothing. */
-  readonly update: (f: (file: McpFile) => McpFile) => Effect.Effect<McpFile, ConfigInvalid | StoreError | StorePermissions>
+  /** Read, change, write, as one step no other process interleaves with; `f` returning its argument writes nothing. */
+  readonly update: (f: (file: McpFile) => McpFile) => Effect.Effect<McpFile, ConfigInvalid | StoreError | StoreLocked | StorePermissions>
 }
 
 export class McpServers extends Context.Tag("@agent-auth/mcp/McpServers")<McpServers, McpServersShape>() {}
@@ -226,14 +227,20 @@ export const makeFile = Effect.gen(function*() {
   const write = (file: McpFile) =>
     Effect.flatMap(Schema.encode(McpFile)(file).pipe(Effect.orDie), (encoded) =>
       NodeFiles.writeText(path, `${JSON.stringify(encoded, null, 2)}\n`)).pipe(Effect.provideService(FileSystem.FileSystem, fs))
+  // Several processes log in, register and restore at once: each read-modify-write holds
+  // credentials.json's kind of lock (`mcp.json.lock`), so none writes over another's change.
+  const lock = yield* NodeFiles.makeLock({ path, timeout: config.lockTimeout, staleAfter: Duration.seconds(30) })
+  const locked = <A, E>(effect: Effect.Effect<A, E>) =>
+    // The lock file lives beside mcp.json: the folder first.
+    Effect.zipRight(NodeFiles.ensurePrivateDir(fs, config.home, path), lock.withLock(effect))
   return McpServers.of({
     location: path,
     read,
     update: (f) =>
-      Effect.flatMap(read, (file) => {
+      locked(Effect.flatMap(read, (file) => {
         const next = f(file)
         return next === file ? Effect.succeed(file) : Effect.as(write(next), next)
-      })
+      }))
   })
 })
 

@@ -148,7 +148,8 @@ export const fetchMetadata = (
 
 /**
  * RFC 9728 discovery for `serverUrl`: the challenge's `resource_metadata` first (it must be
- * https, or http on loopback), else the well-known URIs, path first, then root.
+ * https, or http on loopback), else the well-known URIs, path first, then root. A document
+ * whose `resource` does not identify this server is not used; none that does is a refusal.
  */
 export const discover = (
   serverUrl: string,
@@ -161,10 +162,19 @@ export const discover = (
       if (problem !== undefined) return yield* new McpDiscoveryError({ server: serverUrl, reason: problem })
     }
     const candidates = fromHeader !== undefined ? [fromHeader] : wellKnownUrls(serverUrl)
+    const foreign: Array<string> = []
     for (const url of candidates) {
       const found = yield* fetchMetadata(url, serverUrl)
       if (Option.isNone(found)) continue
       const metadata = found.value
+      // RFC 9728 §3.3: metadata for another resource MUST NOT be used (its authorization
+      // server would get a login meant for this one). "Identifies" is same origin and a path
+      // prefix, as the MCP SDKs and draft-ietf rfc9728bis allow. `resource_metadata` itself may
+      // be on any https origin: this check, not its host, binds the document to the server.
+      if (!identifiesServer(metadata.resource, serverUrl)) {
+        foreign.push(`${url} describes "${metadata.resource}", not this server`)
+        continue
+      }
       const issuer = yield* authorizationServer(metadata, serverUrl)
       const resource = resourceFor(metadata, serverUrl)
       yield* Effect.logDebug("protected-resource metadata accepted").pipe(
@@ -173,13 +183,15 @@ export const discover = (
           metadata: url,
           issuer,
           resource,
-          rule: resource === metadata.resource ? "resource as published" : "canonical server URI (metadata names another resource)"
+          rule: "resource as published"
         })
       )
       return { metadata, metadataUrl: url, resource, issuer }
     }
     return yield* new McpDiscoveryError({
       server: serverUrl,
-      reason: `no protected-resource metadata at ${candidates.join(" or ")}`
+      reason: foreign.length > 0
+        ? `its protected-resource metadata is for another resource (${foreign.join("; ")}), so it is not used (RFC 9728 §3.3)`
+        : `no protected-resource metadata at ${candidates.join(" or ")}`
     })
   })

@@ -8,8 +8,16 @@ import type { StoreError, StorePermissions } from "@agent-auth/core"
 import { Effect } from "effect"
 import * as NodePath from "node:path"
 import { ensurePrivateDir, writeAtomic } from "./internal/atomicFile.js"
+import { type FileLock, type LockOptions, make as makeLock } from "./internal/fileLock.js"
 
 export { ensurePrivateDir, writeAtomic }
+
+/**
+ * The cross-process lock credentials.json uses (`<file>.lock`, O_EXCL, stale-lock takeover;
+ * see internal/fileLock.ts): for any other file read, changed and written back by several
+ * processes (mcp.json), so none loses another's write.
+ */
+export { type FileLock, type LockOptions, makeLock }
 
 /** Replaces `file` with `text` (mode 0600), creating its folder 0700 when missing. */
 export const writeText = (

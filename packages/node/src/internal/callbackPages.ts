@@ -63,7 +63,7 @@ export const deniedPage = (provider: string, error: string, description: string 
     `<p>${escapeHtml(provider)} refused the authorization: <code>${escapeHtml(error)}</code>${
       description === undefined ? "" : ` — ${escapeHtml(description)}`
     }.</p>
-<p>You can close this tab. Run <code>agent-auth login ${escapeHtml(provider)}</code> to try again.</p>`
+<p>You can close this tab; the terminal says what to run to try again.</p>`
   )
 
 /** A request that was refused and ignored: the login (if any) keeps waiting. */
