@@ -155,6 +155,20 @@ describe("agent-auth mcp (CLI)", () => {
     expect((await run(["token", "tools"], cliEnv(home))).code).toBe(1)
   }, 90_000)
 
+  it("a login without a refresh token: `refresh` names `agent-auth mcp login URL`, not `agent-auth login`", async () => {
+    const home = newHome()
+    const { result } = await cliLogin(home, server.url, ["--name", "norefresh"])
+    expect(result.code, result.stderr).toBe(0)
+    const file = `${home}/credentials.json`
+    const stored = JSON.parse(fs.readFileSync(file, "utf8")) as { credentials: Array<{ tokens: { refreshToken?: string } }> }
+    delete stored.credentials[0]!.tokens.refreshToken
+    fs.writeFileSync(file, JSON.stringify(stored), { mode: 0o600 })
+    const refreshed = await run(["refresh", "norefresh"], cliEnv(home))
+    expect(refreshed.code).toBe(1)
+    expect(refreshed.stderr).toContain("gave no refresh token")
+    expect(refreshed.stderr).toContain(`then run \`agent-auth mcp login ${server.url}\``)
+  }, 90_000)
+
   it("packages/mcp/examples/runtime.ts connects with McpAuth.fetch to a server the CLI signed in to", async () => {
     const home = newHome()
     const { result } = await cliLogin(home, server.url)

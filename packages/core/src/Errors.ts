@@ -369,12 +369,14 @@ export class NoRefreshToken extends Schema.TaggedError<NoRefreshToken>()("NoRefr
   provider: Schema.String,
   account: Schema.String,
   /** When the access token expires (ISO 8601), if known and still ahead. */
-  validUntil: Schema.optional(Schema.String)
+  validUntil: Schema.optional(Schema.String),
+  /** The command that signs in again, where it is not `agent-auth login <provider>` (an MCP server's). */
+  command: Schema.optional(Schema.String)
 }) {
   readonly exitCode = ExitCode.AuthRequired
   override get message() {
     const until = this.validUntil === undefined ? "until it expires" : `until ${this.validUntil}`
-    return `The login for ${this.provider} (${this.account}) cannot be refreshed: ${this.provider} gave no refresh token. Its access token works ${until}; then run \`${loginHint(this.provider)}\`.`
+    return `The login for ${this.provider} (${this.account}) cannot be refreshed: ${this.provider} gave no refresh token. Its access token works ${until}; then run \`${this.command ?? loginHint(this.provider)}\`.`
   }
 }
 

@@ -218,3 +218,10 @@ export const isLoopbackUrl = (url: URL): boolean =>
  * terminal: escape sequences and control characters removed, at most `max` characters.
  */
 export { sanitize } from "./internal/text.js"
+
+/**
+ * The command that signs in to `provider`, where it is not `agent-auth login <id>`: an MCP
+ * server's `agent-auth mcp login <url>`. Errors carry it as their `command`.
+ */
+export const loginCommand = (provider: ProviderConfig): string | undefined =>
+  provider.kind === "mcp" && provider.url !== undefined ? `agent-auth mcp login ${provider.url}` : undefined

@@ -37,7 +37,7 @@ import type { Provider } from "@agent-auth/core"
 import { Cause, Context, Duration, Effect, Exit, Layer, Option, Redacted, Runtime } from "effect"
 import * as ClientRegistration from "./ClientRegistration.js"
 import * as McpServers from "./McpServers.js"
-import { unionScopes } from "./McpLogin.js"
+import { loginCommand, unionScopes } from "./McpLogin.js"
 import { parseChallenge } from "./ProtectedResource.js"
 
 /** How many new sign-ins one request may cause for more scopes. */
@@ -91,11 +91,8 @@ export interface McpAuthShape {
 
 export class McpAuth extends Context.Tag("@agent-auth/mcp/McpAuth")<McpAuth, McpAuthShape>() {}
 
-const loginCommand = (url: string, scopes?: ReadonlyArray<string>) =>
-  `agent-auth mcp login ${url}${(scopes ?? []).map((s) => ` --scope ${s}`).join("")}`
-
 const notLoggedIn = (p: Provider.ProviderConfig, scopes?: ReadonlyArray<string>) =>
-  new NotLoggedIn({ provider: p.id, envVars: [], canLogin: true, command: loginCommand(p.url ?? p.id, scopes) })
+  new NotLoggedIn({ provider: p.id, envVars: [], canLogin: true, command: loginCommand({ url: p.url ?? p.id, scopes }) })
 
 export const make = Effect.gen(function*() {
   const registry = yield* ProviderRegistry.ProviderRegistry
@@ -111,7 +108,7 @@ export const make = Effect.gen(function*() {
         // A URL no login knows: the command that signs in to it.
         Effect.mapError((e): AuthError =>
           e._tag === "UnknownProvider" && /^https?:\/\//i.test(url)
-            ? new NotLoggedIn({ provider: url, envVars: [], canLogin: true, command: loginCommand(url) })
+            ? new NotLoggedIn({ provider: url, envVars: [], canLogin: true, command: loginCommand({ url }) })
             : e
         )
       )

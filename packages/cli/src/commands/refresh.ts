@@ -1,5 +1,5 @@
 /** `agent-auth refresh <provider>`: refresh the OAuth login now (the default account's, or `--account`'s). */
-import { NoRefreshToken, ProviderRegistry, Refresher } from "@agent-auth/core"
+import { NoRefreshToken, Provider, ProviderRegistry, Refresher } from "@agent-auth/core"
 import { Clock, DateTime, Effect } from "effect"
 import { chosenLogin } from "../internal/accounts.js"
 import { account, json, provider, verbose } from "../internal/args.js"
@@ -27,10 +27,12 @@ export const refresh = C.make({
       const exp0 = login.tokens.expiresAt
       if (login.tokens.refreshToken === undefined && login.refusal === undefined &&
         (exp0 === undefined || DateTime.toEpochMillis(exp0) > (yield* Clock.currentTimeMillis))) {
+        const command = Provider.loginCommand(p)
         return yield* new NoRefreshToken({
           provider: p.id,
           account: login.account,
-          ...(exp0 === undefined ? {} : { validUntil: DateTime.formatIso(exp0) })
+          ...(exp0 === undefined ? {} : { validUntil: DateTime.formatIso(exp0) }),
+          ...(command === undefined ? {} : { command })
         })
       }
       const fresh = yield* refresher.fresh({ provider: p.id, account: login.account }, { force: true })

@@ -7,8 +7,7 @@
  * No @effect/cli here: the whole CLI (commands/status.ts) and the small bundle (fast.ts)
  * both run this.
  */
-import { CredentialResolver, Domain, ExitCode, ProviderRegistry, TokenStore } from "@agent-auth/core"
-import type { Provider } from "@agent-auth/core"
+import { CredentialResolver, Domain, ExitCode, Provider, ProviderRegistry, TokenStore } from "@agent-auth/core"
 import type { NodeTokenStore } from "@agent-auth/node"
 import { Clock, DateTime, Effect, Either } from "effect"
 import { exitWith } from "../internal/exit.js"
@@ -57,8 +56,8 @@ export const status = (args: StatusArgs) =>
       if (found.length === 0) {
         const ways = [
           ...(p.takesApiKey && p.apiKeyEnv.length > 0 ? [`set ${p.apiKeyEnv.join(" or ")}`] : []),
-          p.kind === "mcp" && p.url !== undefined
-            ? `run \`agent-auth mcp login ${p.url}\``
+          Provider.loginCommand(p) !== undefined
+            ? `run \`${Provider.loginCommand(p)}\``
             : p.canLogin
             ? `run \`agent-auth login ${p.id}\``
             : `run \`agent-auth login ${p.id} --with-api-key\``

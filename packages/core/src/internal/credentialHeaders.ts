@@ -6,7 +6,7 @@
 import { Redacted } from "effect"
 import type { Credential, CredentialSource, OAuthCredential } from "../Domain.js"
 import { NotLoggedIn } from "../Errors.js"
-import type { ProviderConfig } from "../Provider.js"
+import { loginCommand, type ProviderConfig } from "../Provider.js"
 
 /** Anthropic's API refuses requests without a version header. */
 export const ANTHROPIC_VERSION = "2023-06-01"
@@ -61,10 +61,6 @@ export const bearerCredential = (provider: ProviderConfig, login: OAuthCredentia
     source: { _tag: "OAuth", store }
   }
 }
-
-/** The command that signs in to `provider`, where it is not `agent-auth login <id>`: an MCP server's. */
-export const loginCommand = (provider: ProviderConfig): string | undefined =>
-  provider.kind === "mcp" && provider.url !== undefined ? `agent-auth mcp login ${provider.url}` : undefined
 
 /** "No usable credential": names the variables that would supply a key only where keys are taken. */
 export const notLoggedIn = (provider: ProviderConfig, account?: string): NotLoggedIn => {
