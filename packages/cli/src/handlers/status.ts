@@ -4,7 +4,7 @@
  * in the order it considers them), which one is used, every stored account and which is
  * the default, the expiry (absolute and relative), secrets masked. Local state only: no network.
  *
- * No @effect/cli here: the whole CLI (commands/status.ts) and the small bundle (fast.ts)
+ * No command parsing here: the whole CLI (commands/status.ts) and the small bundle (fast.ts)
  * both run this.
  */
 import { CredentialResolver, Domain, ExitCode, ProviderRegistry, TokenStore } from "@agent-auth/core"
