@@ -43,7 +43,8 @@ export const status = (args: StatusArgs) =>
     // Stored entries the file store could not read: shown here (asking first keeps the store from warning too).
     const store = yield* TokenStore.TokenStore
     const fileStore = store as Partial<NodeTokenStore.FileTokenStore>
-    const unreadable = fileStore.unreadable === undefined ? [] : yield* fileStore.unreadable.pipe(Effect.orElseSucceed(() => []))
+    // A file that cannot be read at all fails here as it would below (StoreCorrupted, exit 4).
+    const unreadable = fileStore.unreadable === undefined ? [] : yield* fileStore.unreadable
     const unreadableOf = (id: string) => unreadable.filter((e) => e.provider === id)
     const blocks: Array<{ p: Provider.ProviderConfig; found: ReadonlyArray<Source> }> = []
     for (const p of providers) {
