@@ -237,6 +237,31 @@ describe("NodeTokenStore.layerFile", () => {
       expect(yield* store.remove({ provider: "openai", account: "b" })).toBe(false)
     }))
 
+  it.scoped("unreadable entries are kept byte for byte whatever their text: escapes, brackets in strings, numbers, odd spacing", () =>
+    Effect.gen(function*() {
+      const { home, path, store } = yield* fixture()
+      const good = JSON.stringify(TokenStoreSuite.encoded(TokenStoreSuite.apiKeyCredential("openai", "a")))
+      const bad = [
+        `{"provider":"openai","account":"b","note":"a \\"quoted\\" ] } [ { , string \\\\","n":[1,2.50,-3e+2,{"x":[]}],"ok":true,"odd":"one \\" ] quote"}`,
+        `{ "provider" : "openai" ,\t"account" : "c" , "v" : null }`,
+        `-12.5e-1`,
+        `"just a string, with ] and }"`,
+        `[ [ ], { } ]`
+      ]
+      // `credentials` is not the first key, and an earlier one is shadowed (JSON.parse keeps the last).
+      const content = `{ "extra": {"credentials": [1]}, "credentials": [], "version": 1,\n "credentials" : [ ${bad[0]} ,${good},\n${bad.slice(1).join(" ,\n ")}\n ] }`
+      yield* promise(() => fsp.mkdir(home, { mode: 0o700 }))
+      yield* promise(() => fsp.writeFile(path, content, { mode: 0o600 }))
+      expect((yield* store.unreadable).map((e) => e.raw)).toEqual(bad)
+      yield* store.set(TokenStoreSuite.apiKeyCredential("openai", "z"))
+      const after = yield* promise(() => fsp.readFile(path, "utf8"))
+      for (const text of bad) expect(after).toContain(text)
+      const json = JSON.parse(after) as { credentials: Array<unknown>; extra: unknown }
+      expect(json.credentials).toHaveLength(7)
+      expect(json.extra).toEqual({ credentials: [1] })
+      expect((yield* store.list()).map(Domain.keyString)).toEqual(["openai/a", "openai/z"])
+    }))
+
   it.scoped("a credentials field that is not an array: the whole file is set aside, as before", () =>
     Effect.gen(function*() {
       const { home, path, store } = yield* fixture()
