@@ -80,4 +80,16 @@ describe("one unreadable login in credentials.json", () => {
       fs.rmSync(home, { recursive: true, force: true })
     }
   })
+
+  it("logout --all removes it too", async () => {
+    const { home, env, file } = await setup()
+    try {
+      const out = await run(["logout", "--all"], env)
+      expect(out.code, out.stderr).toBe(0)
+      expect(out.stderr).toContain(`Deleted the unreadable login anthropic (old) from ${file}`)
+      expect((JSON.parse(fs.readFileSync(file, "utf8")) as { credentials: Array<unknown> }).credentials).toEqual([])
+    } finally {
+      fs.rmSync(home, { recursive: true, force: true })
+    }
+  })
 })

@@ -47,9 +47,14 @@ export const logout = C.make({
       const revoker = yield* Revoker.Revoker
       let targets
       let provider: Provider.ProviderConfig | undefined
+      // --all also removes logins the file store could not read (kept in the file, skipped).
+      const unreadableList = (store as Partial<NodeTokenStore.FileTokenStore>).unreadable
+      const unreadable = args.all && unreadableList !== undefined
+        ? (yield* unreadableList).filter((e) => e.provider !== undefined && e.account !== undefined)
+        : []
       if (args.all) {
         targets = yield* store.list()
-        if (targets.length === 0) yield* say("Nothing is stored; nothing to log out of.")
+        if (targets.length === 0 && unreadable.length === 0) yield* say("Nothing is stored; nothing to log out of.")
         // On a terminal, everything at once is asked first; scripts (no terminal) are not asked.
         if (targets.length > 0 && stdinIsTty() && stderrIsTty()) {
           const list = targets.map((c) => `${c.provider} (${c.account})`).join(", ")
@@ -88,6 +93,10 @@ export const logout = C.make({
             removed: result.removed
           })
         }
+      }
+      for (const e of unreadable) {
+        yield* store.remove({ provider: e.provider!, account: e.account! })
+        yield* say(`Deleted the unreadable login ${e.provider} (${e.account}) from ${store.location}; it was not revoked (its tokens could not be read).`)
       }
       if (provider !== undefined) {
         const left = yield* storedAccounts(provider)
