@@ -11,7 +11,8 @@ import { spawn } from "node:child_process"
 import * as fs from "node:fs"
 import * as net from "node:net"
 import * as path from "node:path"
-import { bundle, type CliResult, cliEnv, run, tempHome } from "./support/cli.js"
+import { bundle, type CliResult, cliEnv, finish, nextEvent, run, start, tempHome } from "./support/cli.js"
+import { freePort as freeDemoPort } from "./support/demo.js"
 import { serveForFile } from "./support/fakeServer.js"
 
 let fake: FakeAuthServer.FakeAuthServerShape
@@ -179,7 +180,36 @@ const situations: Record<string, () => Setup | Promise<Setup>> = {
     })
     return { ...plainHome(), cleanup: () => held && server.close() }
   },
-  "Ctrl-C during a login": () => ({ ...withConfig(acme()), interruptAfter: /Open this URL/ })
+  "Ctrl-C during a login": () => ({ ...withConfig(acme()), interruptAfter: /Open this URL/ }),
+  "one unreadable login in credentials.json": async () => {
+    const s = await storedKey()
+    const more = await run(["login", "anthropic", "--with-api-key", "--account", "old"], s.env, "sk-ant-old-0123456789abcdef")
+    expect(more.code, more.stderr).toBe(0)
+    // The account "old" no longer decodes (a date that is not one); "default" still does.
+    const file = path.join(s.home, "credentials.json")
+    const doc = JSON.parse(fs.readFileSync(file, "utf8")) as { credentials: Array<Record<string, unknown>> }
+    for (const c of doc.credentials) if (c.account === "old") c.obtainedAt = "yesterday"
+    fs.writeFileSync(file, JSON.stringify(doc, null, 2))
+    return s
+  },
+  "the demo's port held by another home's demo server": async () => {
+    const port = await freeDemoPort()
+    const other = tempHome()
+    fs.writeFileSync(path.join(other, "config.json"), JSON.stringify({ providers: { demo: { issuer: `http://127.0.0.1:${port}` } } }))
+    // A login in the other home, waiting for its browser, holds its demo server for the life of the row.
+    const holder = start(["login", "demo", "--no-browser", "--json", "--timeout", "60s"], cliEnv(other))
+    const held = finish(holder)
+    await nextEvent(holder, "authorization_url")
+    const s = withConfig(JSON.stringify({ providers: { demo: { issuer: `http://127.0.0.1:${port}` } } }))
+    return {
+      ...s,
+      port,
+      cleanup: () => {
+        holder.kill("SIGKILL")
+        void held.finally(() => fs.rmSync(other, { recursive: true, force: true }))
+      }
+    }
+  }
 }
 
 // -- running a row ------------------------------------------------------------------------

@@ -8,8 +8,8 @@
 //   loopback server and browser launcher, `open`) sits behind dynamic import(), which
 //   esbuild turns into modules initialised only when first imported, inside this one file.
 // - agent-auth-fast.cjs: `status` and `token` in their plain forms (src/fast.ts; which
-//   command lines, src/internal/fastArgs.ts), without @effect/cli and without anything only
-//   other commands use. It has no dynamic import(), so esbuild tree-shakes it to what those
+//   command lines, src/internal/fastArgs.ts), without the command parser and without anything
+//   only other commands use. It has no dynamic import(), so esbuild tree-shakes it to what those
 //   two commands run (a dynamic import() makes esbuild wrap every module it reaches, and a
 //   wrapped module keeps all of its exports).
 //   Neither holds the SQL stores' drivers' native part (libsql): see `external` below.
@@ -138,8 +138,8 @@ const script = new Script(wrapper, { filename: bundle, lineOffset: -1, ...(cache
 if (where !== undefined && (cachedData === undefined || script.cachedDataRejected)) {
   process.once("exit", () => write(where, script))
 }
-// The bundles require Node's built-ins (and the whole CLI, @effect/cli's file parsers, from
-// its node_modules): node:module only for what is not a built-in.
+// The bundles require Node's built-ins (and the SQLite driver's native part, from the
+// CLI's node_modules): node:module only for what is not a built-in.
 let requireFromBundle
 const require = (id) =>
   getBuiltin?.(id) ?? (requireFromBundle ??= (moduleImported ?? getBuiltin("node:module")).createRequire(bundle))(id)
@@ -148,7 +148,7 @@ script.runInThisContext().call(module.exports, module.exports, require, module, 
 `
 
 /**
- * Named imports from the barrels of effect, @effect/platform, @effect/cli, @agent-auth/core
+ * Named imports from the barrels of effect, @effect/platform, @agent-auth/core
  * and @agent-auth/node, in the workspace's sources, become imports of the modules that
  * define them (`import { Effect, Schema } from "effect"` → `import * as Effect from
  * "effect/Effect"; import * as Schema from "effect/Schema"`). In a bundle with dynamic
@@ -169,7 +169,7 @@ const directImports = (root) => {
     const stars = [...text.matchAll(/export \* from "\.\/(\w+)\.js"/g)].map((m) => where(m[1]))
     return { names, star: stars.length === 1 ? stars[0] : undefined }
   }
-  for (const pkg of ["effect", "@effect/platform", "@effect/cli"]) {
+  for (const pkg of ["effect", "@effect/platform"]) {
     const index = require.resolve(pkg).replace(/dist[\\/]cjs[\\/]index\.js$/, "dist/esm/index.js")
     barrels.set(pkg, scan(readFileSync(index, "utf8"), (file) => `${pkg}/${file}`))
   }
@@ -253,26 +253,6 @@ const lazyBuiltins = (ids) => ({
   }
 })
 
-/**
- * @effect/cli imports yaml, toml and ini at its top level only to parse option files
- * (`Options.fileParse`), which agent-auth does not use: each becomes a stub whose `parse`
- * loads the real package on first use, so a start-up does not initialise them.
- */
-const lazyFileParsers = {
-  name: "lazy-file-parsers",
-  setup(b) {
-    b.onResolve({ filter: /^(yaml|toml|ini)$/ }, (args) =>
-      /[\\/]@effect[\\/]cli[\\/]dist[\\/]/.test(args.importer)
-        ? { path: args.path, namespace: "lazy-parser", pluginData: { resolveDir: args.resolveDir } }
-        : undefined)
-    b.onLoad({ filter: /.*/, namespace: "lazy-parser" }, (args) => ({
-      contents: `export const parse = (text) => require(${JSON.stringify(args.path)}).parse(text)`,
-      resolveDir: args.pluginData.resolveDir,
-      loader: "js"
-    }))
-  }
-}
-
 const here = fileURLToPath(new URL(".", import.meta.url))
 const root = fileURLToPath(new URL("../../", import.meta.url))
 const dist = `${here}dist/`
@@ -300,7 +280,7 @@ const bundleCli = (entry, outfile) =>
     // AGENT_AUTH_STORE=sqlite runs (its importer, @agent-auth/sql, sits behind import()).
     // pg's optional native driver is never used.
     external: ["libsql", "pg-native"],
-    plugins: [directImports(root), sideEffectFreeWorkspace(root), lazyBuiltins(LAZY_BUILTINS), lazyFileParsers]
+    plugins: [directImports(root), sideEffectFreeWorkspace(root), lazyBuiltins(LAZY_BUILTINS)]
   })
 
 const [, fast] = await Promise.all([bundleCli("main.ts", "agent-auth.cjs"), bundleCli("fast.ts", "agent-auth-fast.cjs")])
@@ -311,7 +291,7 @@ const inFast = Object.entries(Object.values(fast.metafile.outputs).find((o) => o
   .filter(([, input]) => input.bytesInOutput > 0)
   .map(([file]) => file)
 const unwanted = inFast.filter((file) =>
-  /node_modules[\\/](@effect[\\/]cli|@effect[\\/]sql|@libsql|pg|open|yaml|toml|ini)[\\/]|packages[\\/](testing|sql|cli[\\/]src[\\/]commands)[\\/]|Node(CallbackServer|BrowserLauncher)\.ts$|(PkceFlow|DeviceFlow|Revoker)\.ts$/
+  /node_modules[\\/](@effect[\\/]sql|@libsql|pg|open)[\\/]|packages[\\/](testing|sql|cli[\\/]src[\\/]commands)[\\/]|Node(CallbackServer|BrowserLauncher)\.ts$|(PkceFlow|DeviceFlow|Revoker)\.ts$/
     .test(file)
 )
 const dynamic = inFast.flatMap((file) =>

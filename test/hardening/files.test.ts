@@ -115,22 +115,28 @@ files.promise("a corrupt file: moved aside and reported, never overwritten", "su
   t.note("exit 4 naming the .corrupt-* copy (same bytes, 0600); a new file after; the copy untouched")
 })
 
-files.promise("a file that fails the schema: kept aside by a write too, reported by field path only", "survived", async (t) => {
+files.promise("an entry that fails the schema: skipped, kept byte for byte by reads and writes, reported by field path only", "survived", async (t) => {
   const dir = home.acme(fake.issuer, fake.clientId)
   await seedIssued(dir, fake)
   const doc = JSON.parse(readCredentials(dir))
   doc.credentials[0].tokens.expiresAt = "not-a-date-secretish-value"
   const damaged = JSON.stringify(doc)
   fs.writeFileSync(credentialsPath(dir), damaged, { mode: 0o600 })
-  const r = await run(["logout", "acme"], cliEnv(dir))
-  expect(r.code).toBe(4)
-  expect(r.stderr).toContain("credentials[0].tokens.expiresAt")
-  expect(r.stderr).not.toContain("secretish")
-  const aside = fs.readdirSync(dir).filter((f) => f.startsWith("credentials.json.corrupt-"))
-  expect(aside.length).toBe(1)
-  expect(fs.readFileSync(path.join(dir, aside[0]!), "utf8")).toBe(damaged)
-  expect(fs.existsSync(credentialsPath(dir))).toBe(false)
-  t.note("logout: exit 4 naming credentials[0].tokens.expiresAt, file kept aside byte for byte")
+  const token = await run(["token", "acme"], cliEnv(dir))
+  expect(token.code).toBe(1)
+  expect(token.stderr).toContain("credentials[0].tokens.expiresAt")
+  expect(token.stderr).not.toContain("secretish")
+  // A write of another login keeps the entry as it was.
+  const key = await run(["login", "anthropic", "--with-api-key"], cliEnv(dir), "sk-ant-other-0123456789abcdef")
+  expect(key.code, key.stderr).toBe(0)
+  expect(readCredentials(dir)).toContain(JSON.stringify(doc.credentials[0]))
+  expect(fs.readdirSync(dir).filter((f) => f.startsWith("credentials.json.corrupt-"))).toEqual([])
+  // Logging out of it removes it, and only it.
+  const out = await run(["logout", "acme"], cliEnv(dir))
+  expect(out.code, out.stderr).toBe(0)
+  expect(out.stderr).not.toContain("secretish")
+  expect((JSON.parse(readCredentials(dir)) as { credentials: Array<{ provider: string }> }).credentials.map((c) => c.provider)).toEqual(["anthropic"])
+  t.note("token: exit 1 naming credentials[0].tokens.expiresAt; kept byte for byte through another write; logout removes it alone")
 })
 
 files.promise("a file from a newer agent-auth: left in place, not written", "refused", async (t) => {

@@ -1,8 +1,8 @@
 /**
  * The small bundle's entry point (dist/agent-auth-fast.cjs): `status` and `token` in the
  * plain forms internal/fastArgs.ts accepts, which the launcher sends here instead of to
- * the whole CLI. The same handlers, services and runtime as main.ts, without @effect/cli
- * and without what only other commands load (login flows, the loopback server, the
+ * the whole CLI. The same handlers, services and runtime as main.ts, without the command
+ * parser and without what only other commands load (login flows, the loopback server, the
  * browser launcher, the demo server, the menu). Those two commands then start in about
  * half the time; any other command line never comes here.
  */

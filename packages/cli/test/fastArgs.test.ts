@@ -1,6 +1,6 @@
 /**
  * Which command lines the small bundle runs (test/cli-launcher.test.ts checks that it
- * prints what the whole CLI prints for them). Everything refused here goes to @effect/cli.
+ * prints what the whole CLI prints for them). Everything refused here goes to the whole CLI.
  */
 import { describe, expect, it } from "@effect/vitest"
 import { fastArgs } from "../src/internal/fastArgs.js"
@@ -44,7 +44,7 @@ describe("fastArgs", () => {
       ["providers"],
       ["--verbose", "status"],
       ["Status"],
-      // Usage errors and help, which @effect/cli prints.
+      // Usage errors and help, which the whole CLI prints.
       ["token"],
       ["token", "openai", "anthropic"],
       ["status", "openai", "anthropic"],
@@ -61,11 +61,11 @@ describe("fastArgs", () => {
       ["status", "--"],
       ["token", "--", "openai"],
       ["token", "openai", "--log-level", "debug"],
-      // A word @effect/cli may read as the value of a boolean flag before it.
+      // A word once read (by @effect/cli) as the value of a boolean flag before it.
       ["status", "--json", "yes"],
       ["token", "--verbose", "true", "openai"],
       ["status", "No"],
-      // Words @effect/cli would trim, and the empty word.
+      // Words a parser might trim, and the empty word.
       ["token", " openai"],
       ["token", ""],
       // The demo server runs only in the whole CLI.

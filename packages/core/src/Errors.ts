@@ -257,12 +257,22 @@ export class PortUnavailable extends Schema.TaggedError<PortUnavailable>()("Port
   /** The addresses that must all be free (127.0.0.1, and [::1] for a `localhost` redirect); default 127.0.0.1. */
   addresses: Schema.optional(Schema.Array(Schema.String)),
   /** The port was chosen by the person (`--port`), not fixed by the provider's registration. */
-  chosen: Schema.optional(Schema.Boolean)
+  chosen: Schema.optional(Schema.Boolean),
+  /** The CLI's embedded demo server of another agent-auth home holds it: that server's state file. */
+  heldBy: Schema.optional(Schema.String),
+  /** The config.json where the demo's issuer (and so its port) can be moved. */
+  configPath: Schema.optional(Schema.String)
 }) {
   readonly exitCode = ExitCode.Provider
   override get message() {
     const ports = this.ports.join(" and ")
     const on = (this.addresses ?? ["127.0.0.1"]).join(" and ")
+    if (this.heldBy !== undefined) {
+      // Sharing it would store this home's logins in the other home's demo state.
+      return `Port ${ports} on ${on} is held by the demo server of another agent-auth home (${this.heldBy}). ` +
+        `Wait for the agent-auth command using that home to finish, or point providers.demo.issuer in ` +
+        `${this.configPath ?? "config.json"} at another loopback port, such as "http://127.0.0.1:${(this.ports[0] ?? 14555) + 1}".`
+    }
     if (this.chosen === true) {
       return `Port ${ports} on ${on} is in use. Choose another with \`--port\` (0 picks a free one), or leave \`--port\` out.`
     }

@@ -19,7 +19,14 @@
  * - Every write (`set`, `remove`, `modify`) runs under a cross-process lock
  *   (`credentials.json.lock`, see internal/fileLock.ts) and re-reads the file first, so it
  *   sees what another process wrote. The lock is waited for up to `AuthConfig.lockTimeout`.
- * - An unreadable file (not JSON, not the schema, no known version) is never overwritten:
+ * - One entry that does not decode (a field of the wrong type, a future kind of login)
+ *   costs only itself: the other entries are used; it is skipped, reported once per
+ *   store (a warning naming its provider/account and the `agent-auth login` that replaces
+ *   it; `unreadable` lists them, for `status`) and kept in the file exactly as it was
+ *   written — its own bytes, rewritten with every write — until a login of the same
+ *   provider and account replaces it, or a logout of them removes it. Kept in place
+ *   rather than moved to a side file: nothing new to find, to clean up or to lose.
+ * - An unreadable file (not JSON, not an object with a `credentials` array, no known version) is never overwritten:
  *   the first operation that finds it — a read as well as a write — takes the lock, moves
  *   it aside to `credentials.json.corrupt-<timestamp>` and fails with `StoreCorrupted`
  *   saying where; the operations after that start a new file. A file written by a newer
@@ -63,6 +70,11 @@ export interface FileTokenStore extends TokenStore.TokenStoreShape {
   readonly check: Effect.Effect<ReadonlyArray<string>, StoreError | StorePermissions>
   /** How many times the file has been parsed: the witness that cached reads parse nothing. */
   readonly parses: Effect.Effect<number>
+  /**
+   * The entries that could not be read (for `status`, which shows each): asking counts as
+   * reporting them, so this store's own warning about them is not given as well.
+   */
+  readonly unreadable: Effect.Effect<ReadonlyArray<UnreadableEntry>, TokenStoreError>
 }
 
 /** The credentials file in a home folder. */
@@ -128,9 +140,36 @@ interface Doc {
   readonly credentials: ReadonlyMap<string, Domain.StoredCredential>
   /** Top-level fields other than `version` and `credentials`, kept as they were. */
   readonly extra: Readonly<Record<string, unknown>>
+  /** Entries that did not decode: skipped, and written back as they were. */
+  readonly unreadable: ReadonlyArray<UnreadableEntry>
 }
 
-const emptyDoc: Doc = { credentials: new Map(), extra: {} }
+/** A stored entry that does not decode. Its text is never shown (it may hold a secret). */
+export interface UnreadableEntry {
+  /** `provider/account`, when the entry names both (as strings). */
+  readonly key: string | undefined
+  readonly provider: string | undefined
+  readonly account: string | undefined
+  /** It says it is an API key (`"_tag": "ApiKeyCredential"`): `login --with-api-key` replaces it. */
+  readonly apiKey: boolean
+  /** Where it failed, as `credentials[2].tokens.expiresAt does not match the schema`. */
+  readonly reason: string
+  /** The entry's own JSON text, exactly as it was in the file. */
+  readonly raw: string
+}
+
+/** What replaces an unreadable entry, in words a person can act on. */
+export const unreadableEntryFix = (e: UnreadableEntry): string =>
+  e.provider !== undefined && e.account !== undefined
+    ? `\`agent-auth login ${e.provider}${e.apiKey ? " --with-api-key" : ""} --account ${e.account}\` replaces it, ` +
+      `\`agent-auth logout ${e.provider} --account ${e.account}\` removes it`
+    : "it names no provider and account: remove it from the file by hand"
+
+/** One line about an unreadable entry (no content of it). */
+export const unreadableEntryMessage = (path: string, e: UnreadableEntry): string =>
+  `agent-auth: the stored login ${e.key ?? "(unnamed)"} in ${path} could not be read (${e.reason}); it is kept in the file and skipped: ${unreadableEntryFix(e)}.`
+
+const emptyDoc: Doc = { credentials: new Map(), extra: {}, unreadable: [] }
 
 interface Unreadable {
   readonly reason: string
@@ -140,14 +179,74 @@ interface Unreadable {
   readonly newerVersion?: number
 }
 
-const Credentials = Schema.Array(Domain.StoredCredential)
-const decodeCredentials = Schema.decodeUnknownEither(Credentials, { errors: "first" })
-const encodeCredentials = Schema.encodeEither(Credentials)
+const decodeCredential = Schema.decodeUnknownEither(Domain.StoredCredential, { errors: "first" })
+const encodeCredentials = Schema.encodeEither(Schema.Array(Domain.StoredCredential))
 
 /** Where a decode failed, as `credentials[2].tokens.expiresAt` (never the value: it may be a secret). */
-const issuePath = (error: ParseResult.ParseError): string => {
+const issuePath = (index: number, error: ParseResult.ParseError): string => {
   const issue = ParseResult.ArrayFormatter.formatErrorSync(error)[0]
-  return "credentials" + (issue?.path ?? []).map((p) => typeof p === "number" ? `[${p}]` : `.${String(p)}`).join("")
+  return `credentials[${index}]` + (issue?.path ?? []).map((p) => typeof p === "number" ? `[${p}]` : `.${String(p)}`).join("")
+}
+
+/** The end of the JSON value starting at `i` in valid JSON text (strings' escapes and brackets respected). */
+const valueEnd = (text: string, i: number): number => {
+  let depth = 0
+  for (let j = i; j < text.length; j++) {
+    const c = text[j]!
+    if (c === '"') {
+      for (j++; text[j] !== '"'; j++) if (text[j] === "\\") j++
+      if (depth === 0) return j + 1
+    } else if (c === "{" || c === "[") depth++
+    else if (depth === 0 && /[,\]}\s]/.test(c)) return j // the end of a number, true, false or null
+    else if (c === "}" || c === "]") {
+      depth--
+      if (depth === 0) return j + 1
+    }
+  }
+  return text.length
+}
+
+const skipSpace = (text: string, i: number): number => {
+  while (i < text.length && /\s/.test(text[i]!)) i++
+  return i
+}
+
+/**
+ * The text of each element of the top-level `credentials` array, in valid JSON text that
+ * is an object (the last `credentials` key, as JSON.parse takes it): so an entry that does
+ * not decode is written back byte for byte.
+ */
+const credentialTexts = (text: string): Array<string> => {
+  let found: Array<string> = []
+  let i = skipSpace(text, 0) + 1 // past "{"
+  for (;;) {
+    i = skipSpace(text, i)
+    if (text[i] !== '"') return found
+    const keyEnd = valueEnd(text, i)
+    const key = JSON.parse(text.slice(i, keyEnd)) as string
+    i = skipSpace(text, keyEnd) + 1 // past ":"
+    const start = skipSpace(text, i)
+    const end = valueEnd(text, start)
+    if (key === "credentials" && text[start] === "[") {
+      found = []
+      let j = start + 1
+      for (;;) {
+        j = skipSpace(text, j)
+        if (text[j] === "]") break
+        const e = valueEnd(text, j)
+        found.push(text.slice(j, e))
+        j = skipSpace(text, e)
+        if (text[j] === ",") j++
+      }
+    }
+    i = skipSpace(text, end)
+    if (text[i] === ",") i++
+  }
+}
+
+const stringField = (entry: unknown, field: string): string | undefined => {
+  const v = typeof entry === "object" && entry !== null ? (entry as Record<string, unknown>)[field] : undefined
+  return typeof v === "string" ? v : undefined
 }
 
 /** Parses the file's text. Error reasons never quote the content (it holds secrets). */
@@ -172,20 +271,45 @@ const parseDocument = (text: string): Either.Either<Doc, Unreadable> => {
   if (version !== fileVersion) {
     return Either.left({ reason: "its format version is missing or unknown", moveAside: true })
   }
-  return decodeCredentials(credentials).pipe(
-    Either.map((list): Doc => ({
-      credentials: new Map(list.map((c) => [Domain.keyString(c), c])),
-      extra
-    })),
-    Either.mapLeft((error) => ({ reason: `${issuePath(error)} does not match the schema`, moveAside: true }))
-  )
+  if (!Array.isArray(credentials)) {
+    return Either.left({ reason: "it has no credentials array", moveAside: true })
+  }
+  // Each entry on its own: one that does not decode is kept aside, the others are used.
+  const good = new Map<string, Domain.StoredCredential>()
+  const unreadable: Array<UnreadableEntry> = []
+  let texts: Array<string> | undefined
+  credentials.forEach((entry: unknown, index) => {
+    const decoded = decodeCredential(entry)
+    if (Either.isRight(decoded)) return void good.set(Domain.keyString(decoded.right), decoded.right)
+    texts ??= credentialTexts(text)
+    const provider = stringField(entry, "provider")
+    const account = stringField(entry, "account")
+    unreadable.push({
+      key: provider !== undefined && account !== undefined ? Domain.keyString({ provider, account }) : undefined,
+      provider,
+      account,
+      apiKey: stringField(entry, "_tag") === "ApiKeyCredential",
+      reason: `${issuePath(index, decoded.left)} does not match the schema`,
+      // Should the scan ever disagree with JSON.parse, the parsed value (the same data) is kept instead.
+      raw: texts.length === credentials.length ? texts[index]! : JSON.stringify(entry)
+    })
+  })
+  return Either.right({ credentials: good, extra, unreadable })
 }
 
-/** The file's text for a document: sorted, so rewrites of the same content are identical. */
+/** The file's text for a document: sorted, so rewrites of the same content are identical; unreadable entries last, as they were. */
 const renderDocument = (doc: Doc): Either.Either<string, string> => {
   const sorted = [...doc.credentials.values()].sort(TokenStore.compareKeys)
   return encodeCredentials(sorted).pipe(
-    Either.map((credentials) => JSON.stringify({ version: fileVersion, credentials, ...doc.extra }, null, 2) + "\n"),
+    Either.map((credentials) => {
+      const text = JSON.stringify({ version: fileVersion, credentials, ...doc.extra }, null, 2) + "\n"
+      if (doc.unreadable.length === 0) return text
+      // Spliced in as text: re-encoding would change what could not be read (numbers, key order, duplicates).
+      const list = JSON.stringify(credentials, null, 2).replace(/\n/g, "\n  ")
+      const kept = doc.unreadable.map((e) => e.raw).join(",\n    ")
+      const withKept = credentials.length === 0 ? `[\n    ${kept}\n  ]` : `${list.slice(0, -4)},\n    ${kept}\n  ]`
+      return text.replace(`"credentials": ${list}`, () => `"credentials": ${withKept}`)
+    }),
     Either.mapLeft(() => "a credential could not be encoded")
   )
 }
@@ -294,17 +418,27 @@ export const makeFile = (
         return yield* fail(target)
       })
 
+    // Unreadable entries already reported by this store (by their text): each is reported once.
+    const reported = new Set<string>()
+    const markReported = (doc: Doc) =>
+      Effect.sync(() => doc.unreadable.filter((e) => !reported.has(e.raw) && reported.add(e.raw) !== undefined))
+    const reportUnreadable = (doc: Doc) =>
+      Effect.flatMap(markReported(doc), (fresh) =>
+        Effect.forEach(fresh, (e) => Effect.logWarning(unreadableEntryMessage(path, e)), { discard: true }))
+
     /** The current document, the lock held: an unreadable file is set aside. */
     const loadLocked: Effect.Effect<Doc, TokenStoreError> = Effect.flatMap(load, (loaded) =>
-      Either.isRight(loaded) ? Effect.succeed(loaded.right) : setAside(loaded.left))
+      Either.isRight(loaded) ? Effect.tap(Effect.succeed(loaded.right), reportUnreadable) : setAside(loaded.left))
 
-    /** The current document for a read: the lock is taken only to set an unreadable file aside. */
-    const read: Effect.Effect<Doc, TokenStoreError> = Effect.flatMap(load, (loaded) =>
+    /** The current document for a read, without reporting: the lock is taken only to set an unreadable file aside. */
+    const readQuietly: Effect.Effect<Doc, TokenStoreError> = Effect.flatMap(load, (loaded) =>
       Either.isRight(loaded)
         ? Effect.succeed(loaded.right)
         : withLock(loadLocked).pipe(
           Effect.catchTag("StoreLocked", () => Effect.fail(new StoreCorrupted({ path, reason: loaded.left.reason })))
         ))
+
+    const read: Effect.Effect<Doc, TokenStoreError> = Effect.tap(readQuietly, reportUnreadable)
 
     const write = (doc: Doc) =>
       Effect.gen(function*() {
@@ -329,9 +463,12 @@ export const makeFile = (
         const id = Domain.keyString(key)
         const current = Option.fromNullable(doc.credentials.get(id))
         const next = yield* f(current)
-        const unchanged = Option.isSome(next)
+        // A login or logout of this key replaces or removes an entry of it that could not be read.
+        const unreadable = doc.unreadable.filter((e) => e.key !== id)
+        const dropped = unreadable.length !== doc.unreadable.length
+        const unchanged = !dropped && (Option.isSome(next)
           ? Option.isSome(current) && next.value === current.value
-          : Option.isNone(current)
+          : Option.isNone(current))
         if (!unchanged) {
           if (Option.isSome(next) && Domain.keyString(next.value) !== id) {
             return yield* Effect.dieMessage(
@@ -341,9 +478,9 @@ export const makeFile = (
           const credentials = new Map(doc.credentials)
           if (Option.isSome(next)) credentials.set(id, next.value)
           else credentials.delete(id)
-          yield* write({ credentials, extra: doc.extra })
+          yield* write({ credentials, extra: doc.extra, unreadable })
         }
-        return { before: current, after: next }
+        return { before: current, after: next, dropped }
       }))
 
     return {
@@ -352,6 +489,7 @@ export const makeFile = (
       revision: () => revision,
       check: Effect.map(inspect(path), (i) => i.warnings),
       parses: Ref.get(parseCount),
+      unreadable: Effect.tap(readQuietly, markReported).pipe(Effect.map((doc) => doc.unreadable)),
       get: (key) => Effect.map(read, (doc) => Option.fromNullable(doc.credentials.get(Domain.keyString(key)))),
       list: (provider) =>
         Effect.map(read, (doc) =>
@@ -359,7 +497,7 @@ export const makeFile = (
             .filter((c) => provider === undefined || c.provider === provider)
             .sort(TokenStore.compareKeys)),
       set: (credential) => Effect.asVoid(update(Domain.credentialKey(credential), () => Effect.succeed(Option.some(credential)))),
-      remove: (key) => Effect.map(update(key, () => Effect.succeed(Option.none())), (r) => Option.isSome(r.before)),
+      remove: (key) => Effect.map(update(key, () => Effect.succeed(Option.none())), (r) => Option.isSome(r.before) || r.dropped),
       modify: (key, f) => Effect.map(update(key, f), (r) => r.after)
     } satisfies FileTokenStore
   })

@@ -2,7 +2,7 @@ import { AuthConfig, Domain, TokenStore } from "@agent-auth/core"
 import { describe, expect, it } from "@effect/vitest"
 import { FileSystem } from "@effect/platform"
 import * as NodeFileSystem from "@effect/platform-node/NodeFileSystem"
-import { Duration, Effect, Exit, Fiber, Layer, Option, Redacted, Scope, TestClock } from "effect"
+import { Duration, Effect, Exit, Fiber, Layer, Logger, Option, Redacted, Scope, TestClock } from "effect"
 import { spawnSync } from "node:child_process"
 import * as fsp from "node:fs/promises"
 import * as os from "node:os"
@@ -175,23 +175,104 @@ describe("NodeTokenStore.layerFile", () => {
       expect(yield* promise(() => fsp.readFile(error.movedTo!, "utf8"))).toBe(content)
     }))
 
-  it.scoped("a file that fails the schema is found by a write, reported by path in it, and kept", () =>
+  it.scoped("one entry that fails the schema costs only itself: the others are used, it is reported once and kept byte for byte", () =>
+    Effect.gen(function*() {
+      const { home, path, store, other } = yield* fixture()
+      const good = TokenStoreSuite.encoded(TokenStoreSuite.apiKeyCredential("openai", "a"))
+      // Written by hand, spacing and all: a rewrite must keep these exact bytes.
+      const badText = `{ "_tag": "ApiKeyCredential", "provider": "openai", "account": "b",\n  "key": "sk-canary-0123456789", "obtainedAt": "sk-canary-secret-in-a-date", "n": 1.50 }`
+      const content = `{"version": 1, "credentials": [${JSON.stringify(good)}, ${badText}]}`
+      yield* promise(() => fsp.mkdir(home, { mode: 0o700 }))
+      yield* promise(() => fsp.writeFile(path, content, { mode: 0o600 }))
+      const logs: Array<string> = []
+      const capture = Logger.replace(Logger.defaultLogger, Logger.make(({ message }) => logs.push(String(message))))
+      // Every good entry is usable; the bad one is skipped.
+      const got = yield* store.get({ provider: "openai", account: "a" }).pipe(Effect.provide(capture))
+      expect(Option.isSome(got)).toBe(true)
+      expect((yield* store.list().pipe(Effect.provide(capture))).map(Domain.keyString)).toEqual(["openai/a"])
+      expect(Option.isNone(yield* store.get({ provider: "openai", account: "b" }).pipe(Effect.provide(capture)))).toBe(true)
+      // Reported once, naming the key, where it failed, and the command that replaces it; never its content.
+      expect(logs).toEqual([
+        `agent-auth: the stored login openai/b in ${path} could not be read (credentials[1].obtainedAt does not match the schema); it is kept in the file and skipped: ` +
+        `\`agent-auth login openai --with-api-key --account b\` replaces it, \`agent-auth logout openai --account b\` removes it.`
+      ])
+      expect(logs.join("")).not.toContain("sk-canary")
+      // The file was not set aside.
+      expect((yield* promise(() => fsp.readdir(home))).sort()).toEqual(["credentials.json"])
+      // A write of another login keeps the bad entry's bytes, and the file stays valid JSON.
+      yield* store.set(TokenStoreSuite.apiKeyCredential("openai", "c"))
+      const afterWrite = yield* promise(() => fsp.readFile(path, "utf8"))
+      expect(afterWrite).toContain(badText)
+      expect((JSON.parse(afterWrite) as { credentials: Array<unknown> }).credentials).toHaveLength(3)
+      // Another store (another process) reads the same: two good, one unreadable.
+      const second = yield* other()
+      expect((yield* second.list()).map(Domain.keyString)).toEqual(["openai/a", "openai/c"])
+      expect((yield* second.unreadable).map((e) => [e.key, e.reason])).toEqual([
+        ["openai/b", "credentials[2].obtainedAt does not match the schema"]
+      ])
+      // A rewrite by the other store keeps it too.
+      yield* second.remove({ provider: "openai", account: "c" })
+      expect(yield* promise(() => fsp.readFile(path, "utf8"))).toContain(badText)
+      // Logging in again to that account replaces it.
+      yield* store.set(TokenStoreSuite.apiKeyCredential("openai", "b"))
+      const replaced = yield* promise(() => fsp.readFile(path, "utf8"))
+      expect(replaced).not.toContain("sk-canary")
+      expect((yield* store.list()).map(Domain.keyString)).toEqual(["openai/a", "openai/b"])
+      expect(yield* store.unreadable).toEqual([])
+    }))
+
+  it.scoped("an unreadable entry is removed by a logout of its key (remove answers true); one naming no key says to edit the file", () =>
     Effect.gen(function*() {
       const { home, path, store } = yield* fixture()
       const good = TokenStoreSuite.encoded(TokenStoreSuite.apiKeyCredential("openai", "a"))
-      const content = JSON.stringify({
-        version: 1,
-        credentials: [good, { ...good, account: "b", obtainedAt: "sk-canary-secret-in-a-date" }]
-      })
+      const content = JSON.stringify({ version: 1, credentials: [good, { _tag: "FutureCredential", provider: "openai", account: "b" }, 42] })
+      yield* promise(() => fsp.mkdir(home, { mode: 0o700 }))
+      yield* promise(() => fsp.writeFile(path, content, { mode: 0o600 }))
+      const bad = yield* store.unreadable
+      expect(bad.map((e) => e.key)).toEqual(["openai/b", undefined])
+      expect(NodeTokenStore.unreadableEntryMessage(path, bad[1]!)).toContain("remove it from the file by hand")
+      expect(yield* store.remove({ provider: "openai", account: "b" })).toBe(true)
+      const json = (yield* readJson(path)) as { credentials: Array<unknown> }
+      expect(json.credentials).toEqual([good, 42])
+      expect(yield* store.remove({ provider: "openai", account: "b" })).toBe(false)
+    }))
+
+  it.scoped("unreadable entries are kept byte for byte whatever their text: escapes, brackets in strings, numbers, odd spacing", () =>
+    Effect.gen(function*() {
+      const { home, path, store } = yield* fixture()
+      const good = JSON.stringify(TokenStoreSuite.encoded(TokenStoreSuite.apiKeyCredential("openai", "a")))
+      const bad = [
+        `{"provider":"openai","account":"b","note":"a \\"quoted\\" ] } [ { , string \\\\","n":[1,2.50,-3e+2,{"x":[]}],"ok":true,"odd":"one \\" ] quote"}`,
+        `{ "provider" : "openai" ,\t"account" : "c" , "v" : null }`,
+        `-12.5e-1`,
+        `"just a string, with ] and }"`,
+        `[ [ ], { } ]`
+      ]
+      // `credentials` is not the first key, and an earlier one is shadowed (JSON.parse keeps the last).
+      const content = `{ "extra": {"credentials": [1]}, "credentials": [], "version": 1,\n "credentials" : [ ${bad[0]} ,${good},\n${bad.slice(1).join(" ,\n ")}\n ] }`
+      yield* promise(() => fsp.mkdir(home, { mode: 0o700 }))
+      yield* promise(() => fsp.writeFile(path, content, { mode: 0o600 }))
+      expect((yield* store.unreadable).map((e) => e.raw)).toEqual(bad)
+      yield* store.set(TokenStoreSuite.apiKeyCredential("openai", "z"))
+      const after = yield* promise(() => fsp.readFile(path, "utf8"))
+      for (const text of bad) expect(after).toContain(text)
+      const json = JSON.parse(after) as { credentials: Array<unknown>; extra: unknown }
+      expect(json.credentials).toHaveLength(7)
+      expect(json.extra).toEqual({ credentials: [1] })
+      expect((yield* store.list()).map(Domain.keyString)).toEqual(["openai/a", "openai/z"])
+    }))
+
+  it.scoped("a credentials field that is not an array: the whole file is set aside, as before", () =>
+    Effect.gen(function*() {
+      const { home, path, store } = yield* fixture()
+      const content = JSON.stringify({ version: 1, credentials: { "openai/a": {} } })
       yield* promise(() => fsp.mkdir(home, { mode: 0o700 }))
       yield* promise(() => fsp.writeFile(path, content, { mode: 0o600 }))
       const error = yield* Effect.flip(store.set(TokenStoreSuite.apiKeyCredential("openai", "c")))
       expect(error._tag).toBe("StoreCorrupted")
       if (error._tag !== "StoreCorrupted") return
-      expect(error.reason).toContain("credentials[1]")
-      expect(error.message).not.toContain("sk-canary")
+      expect(error.reason).toBe("it has no credentials array")
       expect(yield* promise(() => fsp.readFile(error.movedTo!, "utf8"))).toBe(content)
-      expect(yield* exists(path)).toBe(false)
       yield* store.set(TokenStoreSuite.apiKeyCredential("openai", "c"))
       expect((yield* store.list()).map(Domain.keyString)).toEqual(["openai/c"])
     }))

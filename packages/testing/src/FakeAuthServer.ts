@@ -106,6 +106,11 @@ export interface FakeAuthServerOptions {
   readonly jwtAccessTokens?: boolean
   /** Service accounts whose signed assertions the JWT bearer grant (RFC 7523) accepts. */
   readonly serviceAccounts?: ReadonlyArray<ServiceAccount>
+  /**
+   * More fields for the discovery document (metadata extensions, RFC 8414 §2), after the
+   * standard ones. The CLI's embedded demo server names the home it serves this way.
+   */
+  readonly discoveryExtra?: Readonly<Record<string, unknown>>
   /** `layer` / `make`: the port on 127.0.0.1. Default 0 (any free port). */
   readonly port?: number
   /** `layerInMemory` / `makeInMemory`: the issuer URL. Default `http://127.0.0.1:9` (nothing listens there). */
@@ -309,7 +314,8 @@ const build = (issuer: string, options: FakeAuthServerOptions = {}) =>
         issParameter: options.issParameter ?? true,
         jwtAccessTokens: options.jwtAccessTokens ?? flavor === "openai",
         defaultScope,
-        serviceAccounts: options.serviceAccounts ?? []
+        serviceAccounts: options.serviceAccounts ?? [],
+        discoveryExtra: options.discoveryExtra ?? {}
       }
     })
     const app = tracked(rawApp)

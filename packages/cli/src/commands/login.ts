@@ -204,6 +204,18 @@ export const loginPrinter = (what: string, asJson: boolean) => (e: PkceFlow.Logi
   }
 }
 
+/** What to change when a login came without a refresh token: the next thing the config has not asked for yet. */
+const noRefreshTokenFix = (p: Provider.ProviderConfig): string => {
+  if (!p.scopes.includes("offline_access")) {
+    return `Most providers give one for the scope "offline_access": add it to providers.${p.id}.scopes in config.json (some also need authorizeParams "prompt": "consent"), then log in again.`
+  }
+  if (p.authorizeParams["prompt"] !== "consent") {
+    // The README's example asks for offline_access only; oidc-provider, Google and others want a consent prompt too.
+    return `It asked for the scope "offline_access"; some servers give a refresh token only with a consent prompt: add "authorizeParams": { "prompt": "consent" } to providers.${p.id} in config.json, then log in again.`
+  }
+  return `It asked for "offline_access" with a consent prompt: the server does not issue refresh tokens to client ${p.clientId ?? "(none)"}; its administrator can allow them.`
+}
+
 const loginWith = (p: Provider.ProviderConfig, method: Method, args: LoginArgs) =>
   Effect.gen(function*() {
     const accountName = args.account
@@ -287,15 +299,14 @@ const loginWith = (p: Provider.ProviderConfig, method: Method, args: LoginArgs) 
     const who = credential.claims.email ?? credential.account
     yield* say(
       `Logged in to ${p.displayName} as ${bold(who)}.` +
-        (exp === undefined ? "" : ` The access token expires ${yield* expiry(exp)}; it is refreshed when due.`) +
+        (exp === undefined
+          ? ""
+          : ` The access token expires ${yield* expiry(exp)}${credential.tokens.refreshToken === undefined ? "." : "; it is refreshed when due."}`) +
         `\nStored in ${store.locationOf?.(credential) ?? store.location}.`
     )
     if (credential.tokens.refreshToken === undefined) {
       const ends = exp === undefined ? "when the provider ends it" : `when the access token expires (${yield* expiry(exp)})`
-      yield* say(yellow(
-        `${p.displayName} gave no refresh token, so this login ends ${ends}. ` +
-          `Most providers give one for the scope "offline_access": add it to providers.${p.id}.scopes in config.json (some also need authorizeParams "prompt": "consent"), then log in again.`
-      ))
+      yield* say(yellow(`${p.displayName} gave no refresh token, so this login ends ${ends}. ${noRefreshTokenFix(p)}`))
     }
   }).pipe(Effect.scoped)
 

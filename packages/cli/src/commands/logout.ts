@@ -4,13 +4,30 @@
  * use (the default account's key and login); other accounts stay, and are named.
  */
 import { OperationCancelled, ProviderRegistry, Revoker, TokenStore, UsageError } from "@agent-auth/core"
-import type { Provider } from "@agent-auth/core"
+import type { NotLoggedIn, Provider } from "@agent-auth/core"
+import type { NodeTokenStore } from "@agent-auth/node"
 import { Effect } from "effect"
 import { chosenStored, storedAccounts } from "../internal/accounts.js"
 import { account, json, provider as providerArg, verbose } from "../internal/args.js"
 import * as C from "../internal/command.js"
 import { confirm } from "../internal/menu.js"
 import { event, say, stderrIsTty, stdinIsTty, yellow } from "../internal/output.js"
+
+/**
+ * `logout` of a login the file store could not read (kept in the file, skipped): removed
+ * when it is the one the command names, with no revocation (its tokens cannot be read).
+ */
+const removeUnreadable = (store: TokenStore.TokenStoreShape, provider: string, account: string | undefined, notStored: NotLoggedIn) =>
+  Effect.gen(function*() {
+    const list = (store as Partial<NodeTokenStore.FileTokenStore>).unreadable
+    const all = list === undefined ? [] : yield* list.pipe(Effect.orElseSucceed(() => []))
+    const matching = all.filter((e) => e.provider === provider && e.account !== undefined && (account === undefined || e.account === account))
+    if (matching.length !== 1) return yield* notStored
+    const e = matching[0]!
+    yield* store.remove({ provider, account: e.account! })
+    yield* say(`Deleted the unreadable login ${provider} (${e.account}) from ${store.location}; it was not revoked (its tokens could not be read).`)
+    return []
+  })
 
 export const logout = C.make({
   name: "logout",
@@ -30,9 +47,14 @@ export const logout = C.make({
       const revoker = yield* Revoker.Revoker
       let targets
       let provider: Provider.ProviderConfig | undefined
+      // --all also removes logins the file store could not read (kept in the file, skipped).
+      const unreadableList = (store as Partial<NodeTokenStore.FileTokenStore>).unreadable
+      const unreadable = args.all && unreadableList !== undefined
+        ? (yield* unreadableList).filter((e) => e.provider !== undefined && e.account !== undefined)
+        : []
       if (args.all) {
         targets = yield* store.list()
-        if (targets.length === 0) yield* say("Nothing is stored; nothing to log out of.")
+        if (targets.length === 0 && unreadable.length === 0) yield* say("Nothing is stored; nothing to log out of.")
         // On a terminal, everything at once is asked first; scripts (no terminal) are not asked.
         if (targets.length > 0 && stdinIsTty() && stderrIsTty()) {
           const list = targets.map((c) => `${c.provider} (${c.account})`).join(", ")
@@ -42,7 +64,10 @@ export const logout = C.make({
         }
       } else if (args.provider !== undefined) {
         provider = yield* registry.get(args.provider)
-        targets = yield* chosenStored(provider, args.account)
+        const p = provider
+        targets = yield* chosenStored(p, args.account).pipe(
+          Effect.catchTag("NotLoggedIn", (notStored) => removeUnreadable(store, p.id, args.account, notStored))
+        )
       } else {
         return yield* new UsageError({ source: "command line", reason: "Name a provider (`agent-auth logout openai`), or pass --all to log out of everything." })
       }
@@ -68,6 +93,10 @@ export const logout = C.make({
             removed: result.removed
           })
         }
+      }
+      for (const e of unreadable) {
+        yield* store.remove({ provider: e.provider!, account: e.account! })
+        yield* say(`Deleted the unreadable login ${e.provider} (${e.account}) from ${store.location}; it was not revoked (its tokens could not be read).`)
       }
       if (provider !== undefined) {
         const left = yield* storedAccounts(provider)

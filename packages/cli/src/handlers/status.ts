@@ -4,11 +4,11 @@
  * in the order it considers them), which one is used, every stored account and which is
  * the default, the expiry (absolute and relative), secrets masked. Local state only: no network.
  *
- * No @effect/cli here: the whole CLI (commands/status.ts) and the small bundle (fast.ts)
+ * No command parsing here: the whole CLI (commands/status.ts) and the small bundle (fast.ts)
  * both run this.
  */
 import { CredentialResolver, Domain, ExitCode, Provider, ProviderRegistry, TokenStore } from "@agent-auth/core"
-import type { NodeTokenStore } from "@agent-auth/node"
+import { NodeTokenStore } from "@agent-auth/node"
 import { Clock, DateTime, Effect, Either } from "effect"
 import { exitWith } from "../internal/exit.js"
 import { data, event, expiry, MARK, onStdout } from "../internal/output.js"
@@ -39,11 +39,17 @@ export const status = (args: StatusArgs) =>
     const resolver = yield* CredentialResolver.CredentialResolver
     const now = yield* Clock.currentTimeMillis
     const providers = args.provider !== undefined ? [yield* registry.get(args.provider)] : yield* registry.listAll
+    // Stored entries the file store could not read: shown here (asking first keeps the store from warning too).
+    const store = yield* TokenStore.TokenStore
+    const fileStore = store as Partial<NodeTokenStore.FileTokenStore>
+    // A file that cannot be read at all fails here as it would below (StoreCorrupted, exit 4).
+    const unreadable = fileStore.unreadable === undefined ? [] : yield* fileStore.unreadable
+    const unreadableOf = (id: string) => unreadable.filter((e) => e.provider === id)
     const blocks: Array<{ p: Provider.ProviderConfig; found: ReadonlyArray<Source> }> = []
     for (const p of providers) {
       const found = yield* resolver.sources(p.id)
       // Without a provider argument, show only the providers that have something.
-      if (found.length > 0 || args.provider !== undefined) blocks.push({ p, found })
+      if (found.length > 0 || args.provider !== undefined || unreadableOf(p.id).length > 0) blocks.push({ p, found })
     }
     let unusable = blocks.length === 0
     const out: Array<Record<string, unknown>> = []
@@ -53,7 +59,11 @@ export const status = (args: StatusArgs) =>
       const active = found.find((s) => s.eligible && s.usable)
       if (active === undefined) unusable = true
       yield* say(bold(p.id))
-      if (found.length === 0) {
+      const bad = unreadableOf(p.id)
+      for (const e of bad) {
+        yield* say(`  ${red(MARK.bad)} Stored login (account ${e.account ?? "?"}) in ${store.location} could not be read (${e.reason}): ${NodeTokenStore.unreadableEntryFix(e)}`)
+      }
+      if (found.length === 0 && bad.length === 0) {
         const ways = [
           ...(p.takesApiKey && p.apiKeyEnv.length > 0 ? [`set ${p.apiKeyEnv.join(" or ")}`] : []),
           Provider.loginCommand(p) !== undefined
@@ -160,6 +170,9 @@ export const status = (args: StatusArgs) =>
         yield* say(`  Accounts: ${accounts.map((a) => (a === defaultAccount ? `${bold(a)} (default)` : a)).join(", ")}` +
           dim(` — \`agent-auth use ${p.id} <account>\` changes the default, \`--account\` picks one for a command`))
       }
+      for (const e of bad) {
+        entries.push({ source: "unreadable", store: store.location, account: e.account ?? null, active: false, eligible: false, usable: false, error: e.reason })
+      }
       out.push({
         provider: p.id,
         usable: active !== undefined,
@@ -170,9 +183,15 @@ export const status = (args: StatusArgs) =>
       })
     }
     // The file store says what is unsafe about its file and folder (open to others, a symlink).
-    const store = yield* TokenStore.TokenStore
-    const check = (store as Partial<NodeTokenStore.FileTokenStore>).check
-    const warnings = check === undefined ? [] : yield* check.pipe(Effect.orElseSucceed(() => []))
+    const check = fileStore.check
+    const shown = new Set(blocks.map((b) => b.p.id))
+    const warnings = [
+      ...(check === undefined ? [] : yield* check.pipe(Effect.orElseSucceed(() => []))),
+      // Unreadable entries of no provider shown above.
+      ...unreadable.filter((e) => e.provider === undefined || !shown.has(e.provider))
+        .filter(() => args.provider === undefined)
+        .map((e) => NodeTokenStore.unreadableEntryMessage(store.location, e))
+    ]
     for (const w of warnings) yield* say(yellow(`! ${w}`))
     // A SQL store (@agent-auth/sql) names its database and principal even when it holds nothing.
     const sqlStore = "principal" in store ? store.location : undefined

@@ -1,6 +1,6 @@
 /**
  * `agent-auth token <provider>`: the secret on stdout and nothing else; `--json` prints the
- * whole Credential. No @effect/cli here: commands/token.ts and the small bundle (fast.ts)
+ * whole Credential. No command parsing here: commands/token.ts and the small bundle (fast.ts)
  * both run this.
  */
 import { CredentialResolver, Domain } from "@agent-auth/core"

@@ -5,14 +5,16 @@
  * Each CLI command is its own process, so the server is started by each command that
  * talks to it, on the demo issuer's fixed port, and its state (signing keys, grants,
  * tokens) is kept in `$AGENT_AUTH_HOME/demo-server.json` between commands: restored at
- * start, written after every change and when the command ends. If the port is taken
- * (another agent-auth process is serving the demo), the command uses that server.
+ * start, written after every change and when the command ends. If the port is taken by
+ * another agent-auth process serving the same home, the command shares that server; by
+ * one serving another home, it fails at once (see `demoServer`).
  */
-import { AuthConfig, BrowserLauncher, ProviderRegistry, TokenStore } from "@agent-auth/core"
+import { AuthConfig, BrowserLauncher, PortUnavailable, ProviderRegistry, TokenStore } from "@agent-auth/core"
 import type { FakeAuthServer } from "@agent-auth/testing"
 import * as NodeFileSystem from "@effect/platform-node/NodeFileSystem"
 import { NodeFiles } from "@agent-auth/node"
 import { Effect, Layer, Option } from "effect"
+import type { Scope } from "effect"
 import * as fs from "node:fs/promises"
 import * as path from "node:path"
 import { demoProvider } from "./demoProvider.js"
@@ -101,16 +103,56 @@ const servablePort = (issuer: string | undefined): number | undefined => {
 // ---------------------------------------------------------------------------------------
 // The server
 
+/** The discovery field in which the embedded server names the home it serves: its state file's absolute path. */
+export const SERVES_FIELD = "agent_auth_demo_state"
+
+/** What answers on the demo's port: an embedded demo server (and its state file), something else, or nothing. */
+type Holder =
+  | { readonly _tag: "Demo"; readonly state: string }
+  | { readonly _tag: "Other" }
+  | { readonly _tag: "Nothing" }
+
+/** Asks the port's discovery document who serves there (loopback only, 2 s at most). */
+const probe = (port: number): Effect.Effect<Holder> =>
+  Effect.promise(async (): Promise<Holder> => {
+    try {
+      const response = await fetch(`http://127.0.0.1:${port}/.well-known/openid-configuration`, {
+        redirect: "manual",
+        signal: AbortSignal.timeout(2000)
+      })
+      const body = response.ok ? ((await response.json().catch(() => undefined)) as Record<string, unknown> | undefined) : undefined
+      const state = body?.[SERVES_FIELD]
+      return typeof state === "string" ? { _tag: "Demo", state } : { _tag: "Other" }
+    } catch (e) {
+      const code = ((e as { cause?: NodeJS.ErrnoException }).cause)?.code
+      return code === "ECONNREFUSED" ? { _tag: "Nothing" } : { _tag: "Other" }
+    }
+  })
+
+/** The home's state file, by its real path when the home exists (two spellings of one home are one home). */
+const stateFileOf = (home: string): Effect.Effect<string> =>
+  Effect.promise(() => fs.realpath(home).catch(() => path.resolve(home))).pipe(Effect.map((dir) => path.join(dir, STATE_FILE)))
+
+/** How often a command sharing another process's server checks it is still there. */
+const WATCH_EVERY = "250 millis"
+
 /**
  * The embedded demo server for the length of one command, when `argv` needs it (else an
  * empty layer). It serves on the port of the `demo` issuer as configured (config.json may
  * point `providers.demo.issuer` at another loopback port, or at a real server: then
- * nothing is started). It never fails: a command that cannot reach a demo server reports
- * that itself, as a discovery error naming the issuer.
+ * nothing is started). Its discovery document names the state file it serves
+ * (`agent_auth_demo_state`), so a command that finds the port taken knows by whom:
+ * - the demo server of this same home (another agent-auth command running now): it is
+ *   shared, as its state is this home's file; and watched, so that when its process
+ *   ends this command serves the same state itself, and a login in progress goes on;
+ * - the demo server of another home: `PortUnavailable` at once, naming it (its logins
+ *   would be stored in that home's state, and end when that process does);
+ * - anything else: the command goes on and reports what it meets there, as a discovery
+ *   error naming the issuer.
  */
 export const demoServer = (
   argv: ReadonlyArray<string>
-): Layer.Layer<never, never, AuthConfig.AuthConfig | ProviderRegistry.ProviderRegistry | TokenStore.TokenStore> => {
+): Layer.Layer<never, PortUnavailable, AuthConfig.AuthConfig | ProviderRegistry.ProviderRegistry | TokenStore.TokenStore> => {
   const need = demoServerNeed(argv)
   if (need === "no") return Layer.empty
   return Layer.scopedDiscard(
@@ -128,35 +170,81 @@ export const demoServer = (
       if (port === undefined) {
         return yield* Effect.logDebug(`demo: the demo issuer is ${provider.value.issuer}; not starting the embedded server`)
       }
-      const file = path.join(config.home, STATE_FILE)
-      const saved = yield* readState(file)
-      const persist = (snapshot: unknown) =>
-        NodeFiles.writeText(file, JSON.stringify(snapshot)).pipe(
-          Effect.provide(NodeFileSystem.layer),
-          Effect.catchAll((e) => Effect.logWarning(`Could not save the demo server's state to ${file}: ${e.message}`))
-        )
-      // Loaded only here: the server (and its HTTP stack) costs start-up time every other command need not pay.
-      const Fake: typeof FakeAuthServer = yield* Effect.promise(() => import("@agent-auth/testing")).pipe(
-        Effect.map((m) => m.FakeAuthServer)
-      )
-      const started = yield* Effect.either(Fake.make({
-        port,
-        clients: [{ clientId: provider.value.clientId ?? demoProvider.clientId! }],
-        ...(Option.isSome(saved) ? { restore: saved.value } : {}),
-        persist
-      }))
-      if (started._tag === "Left") {
-        const code = (started.left.cause as NodeJS.ErrnoException | undefined)?.code
-        return yield* code === "EADDRINUSE"
-          ? Effect.logDebug(`demo: port ${port} is taken; using the demo server another agent-auth process is running there`)
-          : Effect.logWarning(`Could not start the demo server on 127.0.0.1:${port}: ${describe(started.left.cause)}`)
+      const file = yield* stateFileOf(config.home)
+      const clientId = provider.value.clientId ?? demoProvider.clientId!
+      const first = yield* start(port, file, clientId)
+      if (first === "Started") return
+      if (first === "Failed") return
+      const holder = yield* probe(port)
+      if (holder._tag === "Demo" && holder.state !== file) {
+        return yield* new PortUnavailable({
+          ports: [port],
+          provider: "demo",
+          heldBy: holder.state,
+          configPath: path.join(config.home, "config.json")
+        })
       }
-      const server = started.right
-      if (server.restoreProblem !== undefined) yield* setAside(file, server.restoreProblem)
-      yield* Effect.logDebug(`demo: serving ${server.issuer}${server.restored ? `, state restored from ${file}` : ""}`)
+      if (holder._tag === "Other") {
+        return yield* Effect.logDebug(`demo: port ${port} is taken by something that is not an agent-auth demo server`)
+      }
+      yield* Effect.logDebug(`demo: port ${port} is served by another agent-auth process of this home; sharing it`)
+      yield* Effect.forkScoped(takeOverWhenGone(port, file, clientId))
     })
   )
 }
+
+/**
+ * Shares a same-home server until it goes away, then serves its state here (restored from
+ * the file it saved when it closed), so requests of this command after that still find a
+ * server. Ends when this command's own server is up, or the port goes to something else.
+ */
+const takeOverWhenGone = (port: number, file: string, clientId: string): Effect.Effect<void, never, Scope.Scope> =>
+  Effect.gen(function*() {
+    while (true) {
+      yield* Effect.sleep(WATCH_EVERY)
+      const holder = yield* probe(port)
+      if (holder._tag === "Demo" && holder.state === file) continue
+      if (holder._tag !== "Nothing") {
+        return yield* Effect.logWarning(`The demo server this command shared on port ${port} is gone, and something else answers there now.`)
+      }
+      // Another sharer may win the port first: then it is shared in turn.
+      const started = yield* start(port, file, clientId)
+      if (started === "Started") return yield* Effect.logDebug(`demo: the shared server ended; serving ${file} here`)
+      if (started === "Failed") return
+    }
+  })
+
+/** Starts the embedded server on `port`, serving the state in `file`, in the current scope. */
+const start = (port: number, file: string, clientId: string): Effect.Effect<"Started" | "PortTaken" | "Failed", never, Scope.Scope> =>
+  Effect.gen(function*() {
+    const saved = yield* readState(file)
+    const persist = (snapshot: unknown) =>
+      NodeFiles.writeText(file, JSON.stringify(snapshot)).pipe(
+        Effect.provide(NodeFileSystem.layer),
+        Effect.catchAll((e) => Effect.logWarning(`Could not save the demo server's state to ${file}: ${e.message}`))
+      )
+    // Loaded only here: the server (and its HTTP stack) costs start-up time every other command need not pay.
+    const Fake: typeof FakeAuthServer = yield* Effect.promise(() => import("@agent-auth/testing")).pipe(
+      Effect.map((m) => m.FakeAuthServer)
+    )
+    const started = yield* Effect.either(Fake.make({
+      port,
+      clients: [{ clientId }],
+      ...(Option.isSome(saved) ? { restore: saved.value } : {}),
+      persist,
+      discoveryExtra: { [SERVES_FIELD]: file }
+    }))
+    if (started._tag === "Left") {
+      const code = (started.left.cause as NodeJS.ErrnoException | undefined)?.code
+      if (code === "EADDRINUSE") return "PortTaken" as const
+      yield* Effect.logWarning(`Could not start the demo server on 127.0.0.1:${port}: ${describe(started.left.cause)}`)
+      return "Failed" as const
+    }
+    const server = started.right
+    if (server.restoreProblem !== undefined) yield* setAside(file, server.restoreProblem)
+    yield* Effect.logDebug(`demo: serving ${server.issuer}${server.restored ? `, state restored from ${file}` : ""}`)
+    return "Started" as const
+  })
 
 // ---------------------------------------------------------------------------------------
 // The browser

@@ -1,7 +1,7 @@
 /**
  * A secret typed on the command line (`--with-api-key sk-…`, or a token pasted as an
- * argument) is refused before @effect/cli reads the line: its usage errors quote an
- * unexpected argument, which would print the key back into a terminal, a CI log or a
+ * argument) is refused before the command line is parsed: a usage error quoting an
+ * unexpected argument would print the key back into a terminal, a CI log or a
  * screen share. The refusal names the argument's position and why, never its value
  * (internal/secretWords.ts says which words are refused).
  */

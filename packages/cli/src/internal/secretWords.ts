@@ -1,7 +1,7 @@
 /**
  * Words of a command line that may be an API key or token, and so must never be printed
- * back (@effect/cli quotes an unexpected argument in its usage errors, and an unknown
- * provider is named in its error). Dependency-free: the launcher embeds it (through
+ * back (a usage error may quote an unexpected argument, and an unknown provider is
+ * named in its error). Dependency-free: the launcher embeds it (through
  * fastArgs.ts), so the small bundle never gets such a line.
  *
  * A word is refused, by position, when
@@ -85,7 +85,7 @@ const VALUE_OPTIONS = new Set([
   "--client-id"
 ])
 
-/** Words @effect/cli reads as the value of a boolean flag placed before them. */
+/** Words once read as the value of a boolean flag placed before them (by @effect/cli, since replaced): still refused there. */
 const BOOLEAN_WORDS = new Set(["true", "1", "y", "yes", "on", "false", "0", "n", "no", "off"])
 
 /** What may stand first among a command's positional words: a provider id, or also an MCP server's URL. */

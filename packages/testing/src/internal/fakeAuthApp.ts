@@ -68,6 +68,8 @@ export interface AppConfig {
   readonly defaultScope: string
   /** Service accounts the JWT bearer grant accepts assertions from. */
   readonly serviceAccounts: ReadonlyArray<JwtBearer.ServiceAccount>
+  /** More fields for the discovery document (extensions, RFC 8414 §2). */
+  readonly discoveryExtra: Readonly<Record<string, unknown>>
 }
 
 export interface AppDeps {
@@ -369,7 +371,8 @@ export const makeApp = (deps: AppDeps): {
     revocation_endpoint_auth_methods_supported: ["none", "client_secret_post"],
     scopes_supported: ["openid", "profile", "email", "offline_access"],
     claims_supported: ["sub", "iss", "aud", "exp", "iat", "auth_time", "nonce", "email", "email_verified", "name"],
-    authorization_response_iss_parameter_supported: config.issParameter
+    authorization_response_iss_parameter_supported: config.issParameter,
+    ...config.discoveryExtra
   }
 
   const discovery = Effect.zipRight(count("discovery"), withFaults("discovery", undefined, Effect.succeed(json(metadata))))
