@@ -5,34 +5,20 @@
  * lock (`mcp.json.lock`, the one credentials.json uses) keeps one process from writing
  * over another's change. Without it, writes are lost.
  */
-import { afterAll, beforeAll, describe, expect, it } from "vitest"
+import { describe, expect, it } from "vitest"
 import { spawn } from "node:child_process"
 import * as fsp from "node:fs/promises"
-import * as os from "node:os"
 import * as NodePath from "node:path"
-import { fileURLToPath } from "node:url"
-import { bundleWorker } from "./support/worker.js"
+import { bundledFixture } from "./support/worker.js"
 
-const here = NodePath.dirname(fileURLToPath(import.meta.url))
 const processes = 8
 const perProcess = 10
 
-let workDir = ""
-let worker = ""
-
-beforeAll(async () => {
-  workDir = await fsp.mkdtemp(NodePath.join(os.tmpdir(), "agent-auth-mcp-processes-"))
-  worker = NodePath.join(workDir, "mcp-servers-worker.mjs")
-  await bundleWorker(NodePath.join(here, "fixtures", "mcp-servers-worker.ts"), worker)
-})
-
-afterAll(async () => {
-  if (workDir !== "") await fsp.rm(workDir, { recursive: true, force: true })
-})
+const worker = bundledFixture("mcp-servers-worker.ts")
 
 const runWorker = (home: string, index: number, startAt: number) =>
   new Promise<{ code: number | null; stderr: string }>((resolve) => {
-    const child = spawn(process.execPath, [worker, home, String(index), String(perProcess), String(startAt)], {
+    const child = spawn(process.execPath, [worker.path(), home, String(index), String(perProcess), String(startAt)], {
       stdio: ["ignore", "ignore", "pipe"]
     })
     let stderr = ""
@@ -43,7 +29,7 @@ const runWorker = (home: string, index: number, startAt: number) =>
 
 describe("mcp.json across processes", () => {
   it(`${processes} processes × ${perProcess + 1} updates at once: every server record and registration is kept`, async () => {
-    const home = NodePath.join(workDir, "home")
+    const home = NodePath.join(worker.dir(), "home")
     // Every process waits for the same moment, so their updates overlap.
     const startAt = Date.now() + 1500
     const outcomes = await Promise.all(Array.from({ length: processes }, (_, i) => runWorker(home, i, startAt)))

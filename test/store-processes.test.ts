@@ -5,33 +5,19 @@
  * O_EXCL marker already exists), and the file must still parse.
  */
 import { AuthConfig, Domain } from "@agent-auth/core"
-import { afterAll, beforeAll, describe, expect, it } from "@effect/vitest"
+import { describe, expect, it } from "@effect/vitest"
 import * as NodeFileSystem from "@effect/platform-node/NodeFileSystem"
 import { Effect, Option, Redacted } from "effect"
 import { spawn } from "node:child_process"
 import * as fsp from "node:fs/promises"
-import * as os from "node:os"
 import * as NodePath from "node:path"
-import { fileURLToPath } from "node:url"
 import * as NodeTokenStore from "../packages/node/src/NodeTokenStore.js"
-import { bundleWorker } from "./support/worker.js"
+import { bundledFixture } from "./support/worker.js"
 
-const here = NodePath.dirname(fileURLToPath(import.meta.url))
 const processes = 8
 const iterations = 50
 
-let workDir = ""
-let worker = ""
-
-beforeAll(async () => {
-  workDir = await fsp.mkdtemp(NodePath.join(os.tmpdir(), "agent-auth-processes-"))
-  worker = NodePath.join(workDir, "store-worker.mjs")
-  await bundleWorker(NodePath.join(here, "fixtures", "store-worker.ts"), worker)
-})
-
-afterAll(async () => {
-  if (workDir !== "") await fsp.rm(workDir, { recursive: true, force: true })
-})
+const worker = bundledFixture("store-worker.ts")
 
 interface Outcome {
   readonly code: number | null
@@ -40,7 +26,7 @@ interface Outcome {
 
 const run = (home: string) =>
   Effect.async<Outcome>((resume) => {
-    const child = spawn(process.execPath, [worker, home, String(iterations)], { stdio: ["ignore", "ignore", "pipe"] })
+    const child = spawn(process.execPath, [worker.path(), home, String(iterations)], { stdio: ["ignore", "ignore", "pipe"] })
     let stderr = ""
     child.stderr.on("data", (chunk: Buffer) => {
       stderr += chunk.toString()
@@ -55,7 +41,7 @@ const run = (home: string) =>
 describe("file store across processes", () => {
   it.live(`${processes} processes × ${iterations} modify: no update lost`, () =>
     Effect.gen(function*() {
-      const home = NodePath.join(workDir, "home")
+      const home = NodePath.join(worker.dir(), "home")
       const outcomes = yield* Effect.all(Array.from({ length: processes }, () => run(home)), { concurrency: "unbounded" })
       for (const outcome of outcomes) expect(outcome).toEqual({ code: 0, stderr: "" })
 
