@@ -58,9 +58,9 @@ const timed = async (args: ReadonlyArray<string>, env: Record<string, string>, i
 
 /**
  * What the CLI's own start costs here and now (a command that never reaches the keychain).
- * Measured, since the machine may be loaded (the suite shares two cores with others): the
- * limits below are on the time beyond the CLI's start, and a run that starts the keychain
- * helper (one more Node process, lighter than the CLI) is allowed that start once more.
+ * Measured, since the machine may be loaded (the suite shares two cores with others): a
+ * command that must not wait at all is allowed that much and a little more. The 3.5 s
+ * bounds are plain, from spawn to exit: the CLI counts the keychain's 3 s from its own start.
  */
 const startCost = async (home: string) => (await timed(["providers"], cliEnv(home))).seconds
 
@@ -147,21 +147,32 @@ describe("AGENT_AUTH_STORE=keyring with a real keychain", () => {
 })
 
 describe("no keychain: no bus, and a bus that never answers", () => {
+  // [name, extra env, the reason the message gives, whether the command may wait for the keychain]
   const cases = [
-    ["no bus", () => ({})],
-    ["a silent bus", () => ({ DBUS_SESSION_BUS_ADDRESS: silentBus })]
+    ["no bus", () => ({}), () => "no D-Bus session bus: DBUS_SESSION_BUS_ADDRESS is not set", false],
+    [
+      "a bus address whose socket does not exist",
+      () => ({ DBUS_SESSION_BUS_ADDRESS: `unix:path=${path.join(silentDir, "gone")}` }),
+      () => `no D-Bus session bus: DBUS_SESSION_BUS_ADDRESS names ${path.join(silentDir, "gone")}, which does not exist`,
+      false
+    ],
+    ["a silent bus", () => ({ DBUS_SESSION_BUS_ADDRESS: silentBus }), () => "it did not answer within 2.5s of the command's start", true]
   ] as const
 
-  for (const [name, extra] of cases) {
+  for (const [name, extra, reason, waits] of cases) {
     it(`${name}: auto (the default) stores in the file with one warning line, within 3.5 s`, async () => {
       const home = tempHome()
       const env = { ...cliEnv(home, extra()), AGENT_AUTH_STORE: "auto" }
       const base = await startCost(home)
       const login = await timed(["login", "anthropic", "--with-api-key"], env, `${key}\n`)
       expect(login.code, login.stderr).toBe(0)
-      expect(login.seconds - 2 * base).toBeLessThan(3.5)
+      expect(login.seconds).toBeLessThan(3.5)
+      // A silent bus is given its time (until 2.5 s after the command's start); no bus is known at once.
+      if (waits) expect(login.seconds).toBeGreaterThanOrEqual(2.5)
+      else expect(login.seconds - base).toBeLessThan(1.5)
       const lines = login.stderr.split("\n").filter((l) => fallbackLine.test(l))
       expect(lines).toHaveLength(1)
+      expect(fallbackLine.exec(lines[0]!)?.[1]).toContain(reason())
       expect(fallbackLine.exec(lines[0]!)?.[2]).toBe(path.join(home, "credentials.json"))
       expect(lines[0]).not.toContain(key)
       expect(fs.statSync(path.join(home, "credentials.json")).mode & 0o777).toBe(0o600)
@@ -175,12 +186,12 @@ describe("no keychain: no bus, and a bus that never answers", () => {
     it(`${name}: explicit keyring exits 4 naming the keychain, within 3.5 s`, async () => {
       const home = tempHome()
       const env = { ...cliEnv(home, extra()), AGENT_AUTH_STORE: "keyring" }
-      const base = await startCost(home)
       const login = await timed(["login", "anthropic", "--with-api-key"], env, `${key}\n`)
       expect(login.code).toBe(4)
       expect(login.stderr).toContain("system keychain (Secret Service)")
+      expect(login.stderr).toContain(reason())
       expect(login.stderr).not.toContain(key)
-      expect(login.seconds - 2 * base).toBeLessThan(3.5)
+      expect(login.seconds).toBeLessThan(3.5)
       expect(fs.existsSync(path.join(home, "credentials.json"))).toBe(false)
       fs.rmSync(home, { recursive: true, force: true })
     })
@@ -204,14 +215,13 @@ describe("no keychain: no bus, and a bus that never answers", () => {
   it("a silent bus with a login in the keychain: token exits 4 naming the keychain, within 3.5 s", async () => {
     const home = tempHome()
     expect((await run(["login", "anthropic", "--with-api-key"], withKeyring(home), `${key}\n`)).code).toBe(0)
-    const base = await startCost(home)
     for (const store of ["auto", "keyring"]) {
       const env = { ...cliEnv(home, { DBUS_SESSION_BUS_ADDRESS: silentBus }), AGENT_AUTH_STORE: store }
       const token = await timed(["token", "anthropic"], env)
       expect(token.code, `${store}: ${token.stderr}`).toBe(4)
       expect(token.stderr).toContain("system keychain (Secret Service)")
-      expect(token.stderr).toContain("did not answer within 3")
-      expect(token.seconds - 2 * base).toBeLessThan(3.5)
+      expect(token.stderr).toContain("did not answer within 2.5s of the command's start")
+      expect(token.seconds).toBeLessThan(3.5)
     }
     fs.rmSync(home, { recursive: true, force: true })
   })

@@ -21,7 +21,7 @@
 import { AuthConfig, Domain, StoreCorrupted, StoreError, TokenStore } from "@agent-auth/core"
 import type { TokenStoreError } from "@agent-auth/core"
 import { FileSystem } from "@effect/platform"
-import { Duration, Effect, Either, Layer, Option, Schema, type Scope } from "effect"
+import { Context, Duration, Effect, Either, Layer, Option, Schema, type Scope } from "effect"
 import type { BigIntStats } from "node:fs"
 import * as NodePath from "node:path"
 import { ensurePrivateDir, fromPlatformError, lstat, randomName, writeAtomic } from "./internal/atomicFile.js"
@@ -56,6 +56,28 @@ export interface KeyringTokenStore extends TokenStore.TokenStoreShape {
   /** The same, from the index as last read (synchronous; false before any read). */
   readonly heldLastSeen: (key: Domain.CredentialKey) => boolean
 }
+
+/**
+ * By when the keychain's first answer must come (epoch milliseconds), and how a message
+ * says it. Unset (a long-running process), the keychain has 3 s from when it is asked. A
+ * command-line program sets a deadline from its own start (the CLI: 2.5 s after it, see
+ * `commandDeadline`), so a command that meets a keychain that never answers ends within
+ * 3 s of its start whatever its start-up cost; the keychain still gets at least 1 s once
+ * its helper is ready, and never more than 3 s.
+ */
+export class ProbeDeadline extends Context.Reference<ProbeDeadline>()("@agent-auth/node/NodeKeyringStore/ProbeDeadline", {
+  defaultValue: (): { readonly deadline: { readonly at: number; readonly says: string } | undefined } => ({
+    deadline: undefined
+  })
+}) {}
+
+/**
+ * The CLI's deadline: 2.5 s after the process started, leaving half a second of the 3 s a
+ * command may spend on a missing keychain to write the file and exit on a loaded machine.
+ */
+export const commandDeadline = (
+  startedAt: number = performance.timeOrigin
+): { readonly at: number; readonly says: string } => ({ at: startedAt + 2500, says: "2.5s of the command's start" })
 
 export const defaultIndexPath = (home: string): string => NodePath.join(home, "keyring.json")
 export const defaultService = (home: string): string => `agent-auth:${NodePath.resolve(home)}`
@@ -104,7 +126,11 @@ export const makeKeyring = (
     const indexPath = NodePath.resolve(options.indexPath ?? defaultIndexPath(config.home))
     const dir = NodePath.dirname(indexPath)
     const newService = options.service ?? defaultService(config.home)
-    const host = yield* KeychainHost.make({ probeTimeout: options.probeTimeout, callTimeout: options.callTimeout })
+    const host = yield* KeychainHost.make({
+      probeTimeout: options.probeTimeout,
+      callTimeout: options.callTimeout,
+      deadline: (yield* ProbeDeadline).deadline
+    })
     const lock = yield* FileLock.make({
       path: indexPath,
       timeout: options.lockTimeout === undefined ? config.lockTimeout : Duration.decode(options.lockTimeout),
