@@ -104,6 +104,37 @@ describe("AGENT_AUTH_STORE=keyring with a real keychain", () => {
     fs.rmSync(home, { recursive: true, force: true })
   })
 
+  it("auto with a working keychain: status says why logins in credentials.json are not in it, never probing", async () => {
+    const home = tempHome()
+    const file = path.join(home, "credentials.json")
+    const auto = cliEnv(home, { AGENT_AUTH_STORE: "auto", DBUS_SESSION_BUS_ADDRESS: bus })
+    expect((await run(["login", "anthropic", "--with-api-key"], cliEnv(home), `${key}\n`)).code).toBe(0)
+    const before = JSON.parse((await run(["status", "--json"], auto)).stdout)
+    expect(before.keychain_not_used).toEqual({
+      reason: "they were stored without trying it (AGENT_AUTH_STORE=file, or an agent-auth before the keychain)",
+      checked_at: null,
+      file
+    })
+    // status asked nothing of the keychain: no helper, so no probe's answer recorded.
+    expect(fs.existsSync(path.join(home, "keychain-probe.json"))).toBe(false)
+    const openai = "sk-canary-openai-0123456789abcdef"
+    const login = await run(["login", "openai", "--with-api-key"], auto, `${openai}\n`)
+    expect(login.code, login.stderr).toBe(0)
+    expect(login.stdout + login.stderr).toContain("system keychain (Secret Service)")
+    const after = await run(["status"], auto)
+    const said = after.stdout.split("\n").filter((l) => l.includes("are not in the system keychain"))
+    expect(said).toHaveLength(1)
+    expect(said[0]).toMatch(
+      /: it answered when a secret was last stored \(\d{4}-[\d-]+T[\d:.]+Z\), but these were stored before, and a credential stays where it was stored\. /
+    )
+    // Nothing left in the file: nothing to explain.
+    expect((await run(["logout", "anthropic"], auto)).code).toBe(0)
+    const keychainOnly = JSON.parse((await run(["status", "--json"], auto)).stdout)
+    expect(keychainOnly.providers.map((p: { provider: string }) => p.provider)).toEqual(["openai"])
+    expect(keychainOnly).not.toHaveProperty("keychain_not_used")
+    fs.rmSync(home, { recursive: true, force: true })
+  })
+
   it("8 processes with an expired login in the keychain: exactly 1 refresh, all 8 get its token", async () => {
     const home = tempHome()
     fs.writeFileSync(
@@ -180,6 +211,24 @@ describe("no keychain: no bus, and a bus that never answers", () => {
       const token = await timed(["token", "anthropic"], env)
       expect(token).toMatchObject({ code: 0, stdout: `${key}\n`, stderr: "" })
       expect(token.seconds - base).toBeLessThan(2)
+      // status says once why the keychain holds nothing, without asking it again (no wait).
+      const status = await timed(["status"], env)
+      expect(status.code, status.stderr).toBe(0)
+      expect(status.seconds - base).toBeLessThan(2)
+      const json = JSON.parse((await run(["status", "--json"], env)).stdout)
+      const hint = " (is the keyring daemon running and unlocked, and is DBUS_SESSION_BUS_ADDRESS right?)"
+      // No bus is known now; a silent bus is what the login's probe found, with its time.
+      expect(json.keychain_not_used).toEqual({
+        reason: waits ? reason() + hint : reason(),
+        checked_at: waits ? expect.stringMatching(/^\d{4}-\d\d-\d\dT[\d:.]+Z$/) : null,
+        file: path.join(home, "credentials.json")
+      })
+      if (waits) expect(Math.abs(Date.parse(json.keychain_not_used.checked_at) - Date.now())).toBeLessThan(60_000)
+      const when = waits ? `when a secret was stored at ${json.keychain_not_used.checked_at}, ` : ""
+      expect(status.stdout.split("\n").filter((l) => l.includes("system keychain"))).toEqual([
+        `! Credentials stored in ${path.join(home, "credentials.json")} are not in the system keychain (Secret Service): ` +
+        `${when}${json.keychain_not_used.reason}. The file keeps them in plain text, mode 0600.`
+      ])
       fs.rmSync(home, { recursive: true, force: true })
     })
 

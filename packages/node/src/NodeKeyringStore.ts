@@ -318,7 +318,64 @@ export const fallbackWarning = (reason: string, path: string): string =>
 /** The `auto` store; `check` is the file's (what `status` reports about credentials.json). */
 export interface AutoTokenStore extends TokenStore.TokenStoreShape {
   readonly check: NodeTokenStore.FileTokenStore["check"]
+  /** The credentials file (what `locationOf` says for a credential kept there). */
+  readonly filePath: string
+  /**
+   * Why credentials in the file are not in the keychain, for `status`: never waits and never
+   * starts the keychain helper (see `keychainNotUsed`).
+   */
+  readonly keychainNotUsed: Effect.Effect<KeychainNotUsed>
 }
+
+/** Why the keychain does not hold what is in the file. */
+export interface KeychainNotUsed {
+  readonly reason: string
+  /** When the probe that failed with `reason` ran (a secret was stored); undefined when the reason is known now. */
+  readonly checkedAt: Date | undefined
+}
+
+/**
+ * The probe's last answer, kept in the home by `auto` when it places a secret
+ * (`keychain-probe.json`, not secret): `status` reports it without probing again, which
+ * would cost it up to 3 s on a keychain that never answers.
+ */
+export const probeRecordPath = (home: string): string => NodePath.join(home, "keychain-probe.json")
+
+const ProbeRecord = Schema.Struct({
+  version: Schema.Literal(1),
+  at: Schema.String,
+  available: Schema.Boolean,
+  reason: Schema.optional(Schema.String)
+})
+const decodeProbeRecord = Schema.decodeUnknownOption(Schema.parseJson(ProbeRecord))
+
+/**
+ * Why credentials in the file are not in the keychain, from what costs nothing: no session
+ * bus now (known at once), else the probe's last answer when a secret was stored, else that
+ * they were stored without trying it. Never the probe itself: `status` must not wait.
+ */
+export const keychainNotUsed = (
+  fs: FileSystem.FileSystem,
+  home: string
+): Effect.Effect<KeychainNotUsed> =>
+  Effect.gen(function*() {
+    const noBus = KeychainHost.missingBus()
+    if (noBus !== undefined) return { reason: noBus, checkedAt: undefined }
+    const text = yield* fs.readFileString(probeRecordPath(home)).pipe(Effect.option)
+    const record = Option.flatMap(text, decodeProbeRecord)
+    if (Option.isNone(record)) {
+      return { reason: "they were stored without trying it (AGENT_AUTH_STORE=file, or an agent-auth before the keychain)", checkedAt: undefined }
+    }
+    const at = new Date(record.value.at)
+    const checkedAt = Number.isNaN(at.getTime()) ? undefined : at
+    return record.value.available
+      ? {
+        reason: `it answered when a secret was last stored${checkedAt === undefined ? "" : ` (${checkedAt.toISOString()})`}, ` +
+          "but these were stored before, and a credential stays where it was stored",
+        checkedAt: undefined
+      }
+      : { reason: record.value.reason ?? "it did not answer", checkedAt }
+  })
 
 export const makeAuto = (
   options: KeyringOptions & { readonly file?: NodeTokenStore.FileOptions | undefined } = {}
@@ -327,13 +384,32 @@ export const makeAuto = (
     const file = yield* NodeTokenStore.makeFile(options.file ?? {})
     const keyring = yield* makeKeyring({ ...options, migrateFrom: false })
     const probe = yield* Effect.cached(Effect.either(keyring.probe))
+    const config = yield* AuthConfig.AuthConfig
+    const fs = yield* FileSystem.FileSystem
     let warned = false
+    /**
+     * The probe's answer, for `status` (once a process). Only a note: a home that cannot take
+     * it cannot take the secret either, and that write says so.
+     */
+    let recorded = false
+    const record = (answer: Either.Either<void, StoreError>) =>
+      recorded ? Effect.void : Effect.gen(function*() {
+        recorded = true
+        const text = JSON.stringify({
+          version: 1,
+          at: new Date().toISOString(),
+          available: Either.isRight(answer),
+          ...(Either.isLeft(answer) ? { reason: answer.left.reason } : {})
+        })
+        yield* ensurePrivateDir(fs, NodePath.dirname(file.path), file.path)
+        yield* writeAtomic(fs, probeRecordPath(config.home), new TextEncoder().encode(text + "\n"))
+      }).pipe(Effect.ignore)
     /** Where a new credential goes: the keychain, or the file (warning once). */
     const placeNew: Effect.Effect<TokenStore.TokenStoreShape> = Effect.flatMap(probe, (answer) => {
-      if (Either.isRight(answer)) return Effect.succeed<TokenStore.TokenStoreShape>(keyring)
+      if (Either.isRight(answer)) return Effect.as(record(answer), keyring as TokenStore.TokenStoreShape)
       const warn = warned ? Effect.void : Effect.logWarning(fallbackWarning(answer.left.reason, file.path))
       warned = true
-      return Effect.as(warn, file)
+      return Effect.as(Effect.zipRight(warn, record(answer)), file as TokenStore.TokenStoreShape)
     })
     /** Where the credential of `key` is now; None when nowhere. */
     const whereIs = (key: Domain.CredentialKey) =>
@@ -345,6 +421,8 @@ export const makeAuto = (
     return {
       location: `${file.path}, or ${KeychainHost.keychainName}`,
       check: file.check,
+      filePath: file.path,
+      keychainNotUsed: keychainNotUsed(fs, config.home),
       locationOf: (key) => keyring.heldLastSeen(key) ? keyring.location : file.location,
       revision: () => file.revision() + keyring.revision(),
       get: (key) => Effect.flatMap(file.get(key), (found) => Option.isSome(found) ? Effect.succeed(found) : keyring.get(key)),
