@@ -211,11 +211,14 @@ describe("no keychain: no bus, and a bus that never answers", () => {
       const token = await timed(["token", "anthropic"], env)
       expect(token).toMatchObject({ code: 0, stdout: `${key}\n`, stderr: "" })
       expect(token.seconds - base).toBeLessThan(2)
-      // status says once why the keychain holds nothing, without asking it again (no wait).
+      // status says once why the keychain holds nothing, without asking it again: no wait, and
+      // no connection to the bus (the silent bus counts the connections it accepts).
+      const connections = held.length
       const status = await timed(["status"], env)
       expect(status.code, status.stderr).toBe(0)
       expect(status.seconds - base).toBeLessThan(2)
       const json = JSON.parse((await run(["status", "--json"], env)).stdout)
+      expect(held.length).toBe(connections)
       const hint = " (is the keyring daemon running and unlocked, and is DBUS_SESSION_BUS_ADDRESS right?)"
       // No bus is known now; a silent bus is what the login's probe found, with its time.
       expect(json.keychain_not_used).toEqual({
@@ -249,6 +252,7 @@ describe("no keychain: no bus, and a bus that never answers", () => {
   it("a silent bus: status and token on an empty home never wait for the keychain", async () => {
     const home = tempHome()
     const base = await startCost(home)
+    const connections = held.length
     for (const store of ["auto", "keyring"]) {
       const env = { ...cliEnv(home, { DBUS_SESSION_BUS_ADDRESS: silentBus }), AGENT_AUTH_STORE: store }
       const status = await timed(["status"], env)
@@ -258,6 +262,8 @@ describe("no keychain: no bus, and a bus that never answers", () => {
       expect(token.code, token.stderr).toBe(1)
       expect(token.seconds - base).toBeLessThan(2)
     }
+    // Not even a connection: the keychain helper was never started.
+    expect(held.length).toBe(connections)
     fs.rmSync(home, { recursive: true, force: true })
   })
 
