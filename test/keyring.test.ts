@@ -7,12 +7,13 @@ import { AuthConfig, Domain } from "@agent-auth/core"
 import { FakeAuthServer } from "@agent-auth/testing"
 import { afterAll, beforeAll, describe, expect, it } from "@effect/vitest"
 import * as NodeFileSystem from "@effect/platform-node/NodeFileSystem"
-import { DateTime, Effect, Redacted } from "effect"
+import { DateTime, Effect, Either, Redacted } from "effect"
 import { execFileSync } from "node:child_process"
 import * as fs from "node:fs"
 import * as net from "node:net"
 import * as os from "node:os"
 import * as path from "node:path"
+import * as KeychainHost from "../packages/node/src/internal/keychainHost.js"
 import * as NodeKeyringStore from "../packages/node/src/NodeKeyringStore.js"
 import { cliEnv, run, tempHome } from "./support/cli.js"
 import { serveForFile } from "./support/fakeServer.js"
@@ -279,5 +280,29 @@ describe("no keychain: no bus, and a bus that never answers", () => {
       expect(token.seconds).toBeLessThan(3.5)
     }
     fs.rmSync(home, { recursive: true, force: true })
+  })
+
+  it("a deadline already past still gives the keychain 1 s once its helper is ready, and never more than 3 s", async () => {
+    const saved = process.env.DBUS_SESSION_BUS_ADDRESS
+    process.env.DBUS_SESSION_BUS_ADDRESS = silentBus
+    try {
+      const probe = (deadline: { at: number; says: string } | undefined) =>
+        Effect.runPromise(Effect.scoped(Effect.gen(function*() {
+          const host = yield* KeychainHost.make({ deadline })
+          const t0 = performance.now()
+          const answer = yield* Effect.either(host.probe)
+          return { answer, seconds: (performance.now() - t0) / 1000 }
+        })))
+      // The seconds include the helper's start (not bounded by the deadline); the wait after it is.
+      const past = await probe({ at: Date.now() - 60_000, says: "the test's deadline" })
+      expect(Either.isLeft(past.answer) && past.answer.left.reason).toContain("did not answer within the test's deadline")
+      expect(past.seconds).toBeGreaterThanOrEqual(1)
+      expect(past.seconds).toBeLessThan(2.9)
+      const far = await probe({ at: Date.now() + 60_000, says: "the test's deadline" })
+      expect(Either.isLeft(far.answer) && far.answer.left.reason).toContain("did not answer within 3s (")
+      expect(far.seconds).toBeGreaterThanOrEqual(3)
+    } finally {
+      process.env.DBUS_SESSION_BUS_ADDRESS = saved
+    }
   })
 })
