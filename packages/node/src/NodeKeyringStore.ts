@@ -313,7 +313,8 @@ export const fallbackWarning = (reason: string, path: string): string =>
  * stays where it is (a refresh of a login in the file rewrites the file); reads look in
  * the file, then in the keychain's index, so a command that finds nothing, or finds its
  * credential in the file, never starts the keychain helper. The probe runs once a process,
- * and only when a secret must be placed.
+ * and only when a secret must be placed; its answer is kept in `keychain-probe.json`, from
+ * which `status` says why credentials in the file are not in the keychain without probing.
  */
 /** The `auto` store; `check` is the file's (what `status` reports about credentials.json). */
 export interface AutoTokenStore extends TokenStore.TokenStoreShape {
@@ -401,8 +402,9 @@ export const makeAuto = (
           available: Either.isRight(answer),
           ...(Either.isLeft(answer) ? { reason: answer.left.reason } : {})
         })
-        yield* ensurePrivateDir(fs, NodePath.dirname(file.path), file.path)
-        yield* writeAtomic(fs, probeRecordPath(config.home), new TextEncoder().encode(text + "\n"))
+        const target = probeRecordPath(config.home)
+        yield* ensurePrivateDir(fs, NodePath.dirname(target), target)
+        yield* writeAtomic(fs, target, new TextEncoder().encode(text + "\n"))
       }).pipe(Effect.ignore)
     /** Where a new credential goes: the keychain, or the file (warning once). */
     const placeNew: Effect.Effect<TokenStore.TokenStoreShape> = Effect.flatMap(probe, (answer) => {
