@@ -151,6 +151,15 @@ const situations: Record<string, () => Setup | Promise<Setup>> = {
   },
   "a credentials file from a newer agent-auth": () => newerFile(),
   "a credentials file from a newer agent-auth: storing a key": () => ({ ...newerFile(), stdin: "sk-ant-new-0123456789abcdef" }),
+  // cliEnv passes no DBUS_SESSION_BUS_ADDRESS (nor XDG_RUNTIME_DIR): no session bus.
+  "no system keychain (no D-Bus session bus), the default store `auto`: storing a key": () => {
+    const s = plainHome()
+    return { ...s, env: { ...s.env, AGENT_AUTH_STORE: "auto" }, stdin: "sk-ant-auto-0123456789abcdef" }
+  },
+  "no system keychain (no D-Bus session bus), `AGENT_AUTH_STORE=keyring`: storing a key": () => {
+    const s = plainHome()
+    return { ...s, env: { ...s.env, AGENT_AUTH_STORE: "keyring" }, stdin: "sk-ant-keyring-0123456789abcdef" }
+  },
   "an issuer nothing answers at": async () => {
     const port = await closedPort()
     return { ...withConfig(JSON.stringify({ providers: { acme: { kind: "oidc", issuer: `http://127.0.0.1:${port}`, clientId: "cli" } } })), port }

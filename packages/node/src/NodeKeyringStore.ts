@@ -21,7 +21,7 @@
 import { AuthConfig, Domain, StoreCorrupted, StoreError, TokenStore } from "@agent-auth/core"
 import type { TokenStoreError } from "@agent-auth/core"
 import { FileSystem } from "@effect/platform"
-import { Duration, Effect, Either, Layer, Option, Schema, type Scope } from "effect"
+import { Context, Duration, Effect, Either, Layer, Option, Schema, type Scope } from "effect"
 import type { BigIntStats } from "node:fs"
 import * as NodePath from "node:path"
 import { ensurePrivateDir, fromPlatformError, lstat, randomName, writeAtomic } from "./internal/atomicFile.js"
@@ -56,6 +56,28 @@ export interface KeyringTokenStore extends TokenStore.TokenStoreShape {
   /** The same, from the index as last read (synchronous; false before any read). */
   readonly heldLastSeen: (key: Domain.CredentialKey) => boolean
 }
+
+/**
+ * By when the keychain's first answer must come (epoch milliseconds), and how a message
+ * says it. Unset (a long-running process), the keychain has 3 s from when it is asked. A
+ * command-line program sets a deadline from its own start (the CLI: 2.5 s after it, see
+ * `commandDeadline`), so a command that meets a keychain that never answers ends within
+ * 3 s of its start whatever its start-up cost; the keychain still gets at least 1 s once
+ * its helper is ready, and never more than 3 s.
+ */
+export class ProbeDeadline extends Context.Reference<ProbeDeadline>()("@agent-auth/node/NodeKeyringStore/ProbeDeadline", {
+  defaultValue: (): { readonly deadline: { readonly at: number; readonly says: string } | undefined } => ({
+    deadline: undefined
+  })
+}) {}
+
+/**
+ * The CLI's deadline: 2.5 s after the process started, leaving half a second of the 3 s a
+ * command may spend on a missing keychain to write the file and exit on a loaded machine.
+ */
+export const commandDeadline = (
+  startedAt: number = performance.timeOrigin
+): { readonly at: number; readonly says: string } => ({ at: startedAt + 2500, says: "2.5s of the command's start" })
 
 export const defaultIndexPath = (home: string): string => NodePath.join(home, "keyring.json")
 export const defaultService = (home: string): string => `agent-auth:${NodePath.resolve(home)}`
@@ -104,7 +126,11 @@ export const makeKeyring = (
     const indexPath = NodePath.resolve(options.indexPath ?? defaultIndexPath(config.home))
     const dir = NodePath.dirname(indexPath)
     const newService = options.service ?? defaultService(config.home)
-    const host = yield* KeychainHost.make({ probeTimeout: options.probeTimeout, callTimeout: options.callTimeout })
+    const host = yield* KeychainHost.make({
+      probeTimeout: options.probeTimeout,
+      callTimeout: options.callTimeout,
+      deadline: (yield* ProbeDeadline).deadline
+    })
     const lock = yield* FileLock.make({
       path: indexPath,
       timeout: options.lockTimeout === undefined ? config.lockTimeout : Duration.decode(options.lockTimeout),
@@ -287,12 +313,70 @@ export const fallbackWarning = (reason: string, path: string): string =>
  * stays where it is (a refresh of a login in the file rewrites the file); reads look in
  * the file, then in the keychain's index, so a command that finds nothing, or finds its
  * credential in the file, never starts the keychain helper. The probe runs once a process,
- * and only when a secret must be placed.
+ * and only when a secret must be placed; its answer is kept in `keychain-probe.json`, from
+ * which `status` says why credentials in the file are not in the keychain without probing.
  */
 /** The `auto` store; `check` is the file's (what `status` reports about credentials.json). */
 export interface AutoTokenStore extends TokenStore.TokenStoreShape {
   readonly check: NodeTokenStore.FileTokenStore["check"]
+  /** The credentials file (what `locationOf` says for a credential kept there). */
+  readonly filePath: string
+  /**
+   * Why credentials in the file are not in the keychain, for `status`: never waits and never
+   * starts the keychain helper (see `keychainNotUsed`).
+   */
+  readonly keychainNotUsed: Effect.Effect<KeychainNotUsed>
 }
+
+/** Why the keychain does not hold what is in the file. */
+export interface KeychainNotUsed {
+  readonly reason: string
+  /** When the probe that failed with `reason` ran (a secret was stored); undefined when the reason is known now. */
+  readonly checkedAt: Date | undefined
+}
+
+/**
+ * The probe's last answer, kept in the home by `auto` when it places a secret
+ * (`keychain-probe.json`, not secret): `status` reports it without probing again, which
+ * would cost it up to 3 s on a keychain that never answers.
+ */
+export const probeRecordPath = (home: string): string => NodePath.join(home, "keychain-probe.json")
+
+const ProbeRecord = Schema.Struct({
+  version: Schema.Literal(1),
+  at: Schema.String,
+  available: Schema.Boolean,
+  reason: Schema.optional(Schema.String)
+})
+const decodeProbeRecord = Schema.decodeUnknownOption(Schema.parseJson(ProbeRecord))
+
+/**
+ * Why credentials in the file are not in the keychain, from what costs nothing: no session
+ * bus now (known at once), else the probe's last answer when a secret was stored, else that
+ * they were stored without trying it. Never the probe itself: `status` must not wait.
+ */
+export const keychainNotUsed = (
+  fs: FileSystem.FileSystem,
+  home: string
+): Effect.Effect<KeychainNotUsed> =>
+  Effect.gen(function*() {
+    const noBus = KeychainHost.missingBus()
+    if (noBus !== undefined) return { reason: noBus, checkedAt: undefined }
+    const text = yield* fs.readFileString(probeRecordPath(home)).pipe(Effect.option)
+    const record = Option.flatMap(text, decodeProbeRecord)
+    if (Option.isNone(record)) {
+      return { reason: "they were stored without trying it (AGENT_AUTH_STORE=file, or an agent-auth before the keychain)", checkedAt: undefined }
+    }
+    const at = new Date(record.value.at)
+    const checkedAt = Number.isNaN(at.getTime()) ? undefined : at
+    return record.value.available
+      ? {
+        reason: `it answered when a secret was last stored${checkedAt === undefined ? "" : ` (${checkedAt.toISOString()})`}, ` +
+          "but these were stored before, and a credential stays where it was stored",
+        checkedAt: undefined
+      }
+      : { reason: record.value.reason ?? "it did not answer", checkedAt }
+  })
 
 export const makeAuto = (
   options: KeyringOptions & { readonly file?: NodeTokenStore.FileOptions | undefined } = {}
@@ -301,13 +385,33 @@ export const makeAuto = (
     const file = yield* NodeTokenStore.makeFile(options.file ?? {})
     const keyring = yield* makeKeyring({ ...options, migrateFrom: false })
     const probe = yield* Effect.cached(Effect.either(keyring.probe))
+    const config = yield* AuthConfig.AuthConfig
+    const fs = yield* FileSystem.FileSystem
     let warned = false
+    /**
+     * The probe's answer, for `status` (once a process). Only a note: a home that cannot take
+     * it cannot take the secret either, and that write says so.
+     */
+    let recorded = false
+    const record = (answer: Either.Either<void, StoreError>) =>
+      recorded ? Effect.void : Effect.gen(function*() {
+        recorded = true
+        const text = JSON.stringify({
+          version: 1,
+          at: new Date().toISOString(),
+          available: Either.isRight(answer),
+          ...(Either.isLeft(answer) ? { reason: answer.left.reason } : {})
+        })
+        const target = probeRecordPath(config.home)
+        yield* ensurePrivateDir(fs, NodePath.dirname(target), target)
+        yield* writeAtomic(fs, target, new TextEncoder().encode(text + "\n"))
+      }).pipe(Effect.ignore)
     /** Where a new credential goes: the keychain, or the file (warning once). */
     const placeNew: Effect.Effect<TokenStore.TokenStoreShape> = Effect.flatMap(probe, (answer) => {
-      if (Either.isRight(answer)) return Effect.succeed<TokenStore.TokenStoreShape>(keyring)
+      if (Either.isRight(answer)) return Effect.as(record(answer), keyring as TokenStore.TokenStoreShape)
       const warn = warned ? Effect.void : Effect.logWarning(fallbackWarning(answer.left.reason, file.path))
       warned = true
-      return Effect.as(warn, file)
+      return Effect.as(Effect.zipRight(warn, record(answer)), file as TokenStore.TokenStoreShape)
     })
     /** Where the credential of `key` is now; None when nowhere. */
     const whereIs = (key: Domain.CredentialKey) =>
@@ -319,6 +423,8 @@ export const makeAuto = (
     return {
       location: `${file.path}, or ${KeychainHost.keychainName}`,
       check: file.check,
+      filePath: file.path,
+      keychainNotUsed: keychainNotUsed(fs, config.home),
       locationOf: (key) => keyring.heldLastSeen(key) ? keyring.location : file.location,
       revision: () => file.revision() + keyring.revision(),
       get: (key) => Effect.flatMap(file.get(key), (found) => Option.isSome(found) ? Effect.succeed(found) : keyring.get(key)),

@@ -8,7 +8,7 @@
  * both run this.
  */
 import { CredentialResolver, Domain, ExitCode, Provider, ProviderRegistry, TokenStore } from "@agent-auth/core"
-import { NodeTokenStore } from "@agent-auth/node"
+import { NodeKeyringStore, NodeTokenStore } from "@agent-auth/node"
 import { Clock, DateTime, Effect, Either } from "effect"
 import { exitWith } from "../internal/exit.js"
 import { data, event, expiry, MARK, onStdout } from "../internal/output.js"
@@ -24,6 +24,31 @@ const notUsedBecause = (p: Provider.ProviderConfig, s: Source, active: Source | 
   }
   return active === undefined ? "" : " (not used: another credential comes first)"
 }
+
+/**
+ * `auto` with credentials shown from its file: why they are not in the keychain, said once.
+ * From what costs nothing (the store never probes here): a status must not wait on a
+ * keychain that does not answer, nor touch one when nothing is stored.
+ */
+const keychainNotUsed = (
+  store: TokenStore.TokenStoreShape,
+  blocks: ReadonlyArray<{ readonly found: ReadonlyArray<Source> }>
+) =>
+  Effect.gen(function*() {
+    const auto = store as Partial<NodeKeyringStore.AutoTokenStore>
+    if (auto.keychainNotUsed === undefined || auto.filePath === undefined) return undefined
+    const inFile = blocks.some(({ found }) =>
+      found.some((s) => (s._tag === "StoredKey" || s._tag === "OAuth") && s.origin.store === auto.filePath)
+    )
+    if (!inFile) return undefined
+    const why = yield* auto.keychainNotUsed
+    const when = why.checkedAt === undefined ? "" : `when a secret was stored at ${why.checkedAt.toISOString()}, `
+    return {
+      text: `Credentials stored in ${auto.filePath} are not in ${NodeKeyringStore.keychainName}: ${when}${why.reason}. ` +
+        "The file keeps them in plain text, mode 0600.",
+      json: { reason: why.reason, checked_at: why.checkedAt?.toISOString() ?? null, file: auto.filePath }
+    }
+  })
 
 export interface StatusArgs {
   /** Only this provider (shown even when nothing is found for it). */
@@ -193,11 +218,18 @@ export const status = (args: StatusArgs) =>
         .map((e) => NodeTokenStore.unreadableEntryMessage(store.location, e))
     ]
     for (const w of warnings) yield* say(yellow(`! ${w}`))
+    const keychain = yield* keychainNotUsed(store, blocks)
+    if (keychain !== undefined) yield* say(yellow(`! ${keychain.text}`))
     // A SQL store (@agent-auth/sql) names its database and principal even when it holds nothing.
     const sqlStore = "principal" in store ? store.location : undefined
     if (sqlStore !== undefined) yield* say(dim(`Store: ${sqlStore}`))
     if (args.json) {
-      yield* event({ providers: out, ...(warnings.length > 0 ? { warnings } : {}), ...(sqlStore !== undefined ? { store: sqlStore } : {}) })
+      yield* event({
+        providers: out,
+        ...(warnings.length > 0 ? { warnings } : {}),
+        ...(keychain !== undefined ? { keychain_not_used: keychain.json } : {}),
+        ...(sqlStore !== undefined ? { store: sqlStore } : {})
+      })
     }
     if (unusable) yield* exitWith(ExitCode.AuthRequired)
   })

@@ -5,6 +5,7 @@
 import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
 import { Cause, Effect, FiberRef, HashSet, Logger, LogLevel, Option } from "effect"
 import { ExitCode } from "@agent-auth/core"
+import { NodeKeyringStore } from "@agent-auth/node"
 import { exitCodeOf, teardown } from "./exit.js"
 import { data, red, say } from "./output.js"
 
@@ -80,7 +81,11 @@ export const runCli = <E>(program: Effect.Effect<void, E>, options: { readonly j
   const json = options.json ?? jsonRequested(process.argv.slice(2))
   NodeRuntime.runMain(
     withLogging(
-      Effect.catchAllCause(program, report(json)).pipe(
+      // A keychain that never answers costs this command its wait counted from its start, not after it.
+      Effect.catchAllCause(
+        Effect.provideService(program, NodeKeyringStore.ProbeDeadline, { deadline: NodeKeyringStore.commandDeadline() }),
+        report(json)
+      ).pipe(
         Effect.onInterrupt(() =>
           Effect.zipRight(say(CANCELLED), json ? data(errorJson("Cancelled", CANCELLED, ExitCode.Cancelled)) : Effect.void)
         )

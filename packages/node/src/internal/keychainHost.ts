@@ -12,9 +12,14 @@
  *
  * The helper's first call is the probe: connecting to the keychain must succeed within
  * `probeTimeout` (3 s), counted once the helper has started and loaded the module (which
- * has a wider limit of its own: a loaded machine can take seconds to start a process). On Linux every entry is pinned to Secret Service: the
- * module's default silently falls back to the kernel keyutils store, which forgets
- * everything at reboot.
+ * has a wider limit of its own: a loaded machine can take seconds to start a process).
+ * A command-line program sets a `deadline` instead, counted from its own start (the CLI:
+ * 2.5 s), so a command that meets a keychain that never answers ends within 3 s of its
+ * start rather than 3 s after its start-up and the helper's; the probe still gets at least
+ * `minimumProbe` (1 s) once the helper is ready, so a slow start on a loaded machine does
+ * not turn a working keychain into a plain-text file. On Linux every entry is pinned to
+ * Secret Service: the module's default silently falls back to the kernel keyutils store,
+ * which forgets everything at reboot.
  *
  * The helper never keeps the parent alive: it and its channel are unreferenced while no
  * call is waiting, and it exits when the parent goes away (its IPC channel closes).
@@ -34,6 +39,8 @@ export const keychainName: string = process.platform === "darwin"
   : "the system keychain (Secret Service)"
 
 export const defaultProbeTimeout: Duration.Duration = Duration.seconds(3)
+/** What the probe gets after the helper is ready, whatever is left before a `deadline` (a working keychain answers in milliseconds). */
+export const minimumProbe: Duration.Duration = Duration.seconds(1)
 /** A working keychain answers in milliseconds; an unlock prompt or a stuck daemon must not hold a model call longer. */
 export const defaultCallTimeout: Duration.Duration = Duration.seconds(10)
 /**
@@ -57,6 +64,11 @@ export interface HostOptions {
   readonly probeTimeout?: Duration.DurationInput | undefined
   readonly callTimeout?: Duration.DurationInput | undefined
   readonly startTimeout?: Duration.DurationInput | undefined
+  /**
+   * When the first helper's first call must have been answered (epoch milliseconds), when
+   * that is sooner than `probeTimeout` after the helper is ready (but at least `minimumProbe`).
+   */
+  readonly deadline?: { readonly at: number; readonly says: string } | undefined
 }
 
 /**
@@ -96,15 +108,37 @@ export const modulePath = (): { readonly path: string } | { readonly missing: st
   }
 }
 
+/** The socket paths of a D-Bus address list (`unix:path=…` entries; D-Bus %-escapes decoded), or undefined when one entry is of another kind. */
+const unixPaths = (address: string): ReadonlyArray<string> | undefined => {
+  const paths: Array<string> = []
+  for (const entry of address.split(";").filter((e) => e !== "")) {
+    const path = /^unix:(?:.*,)?path=([^,]*)/.exec(entry)?.[1]
+    if (path === undefined) return undefined
+    try {
+      paths.push(decodeURIComponent(path))
+    } catch {
+      return undefined
+    }
+  }
+  return paths
+}
+
 /**
  * On Linux, why there is certainly no session bus to reach Secret Service through (then no
- * helper is started): neither DBUS_SESSION_BUS_ADDRESS nor the systemd user bus socket.
+ * helper is started, and the answer is instant): neither DBUS_SESSION_BUS_ADDRESS nor the
+ * systemd user bus socket, or an address whose every socket file is absent.
  */
 export const missingBus = (env: NodeJS.ProcessEnv = process.env): string | undefined => {
-  if (process.platform !== "linux" || (env.DBUS_SESSION_BUS_ADDRESS ?? "") !== "") return undefined
-  const runtime = env.XDG_RUNTIME_DIR ?? ""
-  if (runtime !== "" && NodeFs.existsSync(NodePath.join(runtime, "bus"))) return undefined
-  return "no D-Bus session bus: DBUS_SESSION_BUS_ADDRESS is not set"
+  if (process.platform !== "linux") return undefined
+  const address = env.DBUS_SESSION_BUS_ADDRESS ?? ""
+  if (address === "") {
+    const runtime = env.XDG_RUNTIME_DIR ?? ""
+    if (runtime !== "" && NodeFs.existsSync(NodePath.join(runtime, "bus"))) return undefined
+    return "no D-Bus session bus: DBUS_SESSION_BUS_ADDRESS is not set"
+  }
+  const paths = unixPaths(address)
+  if (paths === undefined || paths.length === 0 || paths.some((p) => NodeFs.existsSync(p))) return undefined
+  return `no D-Bus session bus: DBUS_SESSION_BUS_ADDRESS names ${clean(paths.join(", "))}, which does not exist`
 }
 
 /** Text from the native module, made safe for a message: one line, printable, bounded. */
@@ -137,6 +171,8 @@ export const make = (options: HostOptions = {}): Effect.Effect<KeychainHost, nev
     /** True once the current helper answered a call: later calls get `callTimeout`, the first `probeTimeout`. */
     let proven = false
     let seq = 0
+    /** For the first helper's first call only: a later helper is not part of a command's start-up. */
+    let deadline = options.deadline
     const pending = new Map<number, (reply: Reply) => void>()
 
     const fail = (reason: string) => new StoreError({ path: keychainName, reason })
@@ -220,9 +256,23 @@ export const make = (options: HostOptions = {}): Effect.Effect<KeychainHost, nev
       )
     })
 
+    /** The first call's limit: `probeTimeout`, or until the deadline when that is sooner (but at least `minimumProbe`). */
+    const firstLimit = (): Duration.Duration => {
+      if (deadline === undefined) return probeTimeout
+      const left = deadline.at - Date.now()
+      return Duration.millis(Math.min(Duration.toMillis(probeTimeout), Math.max(left, Duration.toMillis(minimumProbe))))
+    }
+
     const call = (request: Request): Effect.Effect<unknown, StoreError> =>
       Effect.flatMap(helper, (c) => Effect.suspend(() => {
-        const limit = proven ? callTimeout : probeTimeout
+        const limit = proven ? callTimeout : firstLimit()
+        // What the message names: the limit as set (the deadline's own words), not the milliseconds left of it.
+        const within = proven
+          ? Duration.format(callTimeout)
+          : deadline !== undefined && deadline.at - Date.now() < Duration.toMillis(probeTimeout)
+          ? deadline.says
+          : Duration.format(probeTimeout)
+        deadline = undefined
         const id = ++seq
         return Effect.async<unknown, StoreError>((resume) => {
           pending.set(id, (reply) => {
@@ -253,7 +303,7 @@ export const make = (options: HostOptions = {}): Effect.Effect<KeychainHost, nev
               // A helper stuck in a native call never comes back: kill it; the next call starts another.
               if (child === c) stop()
               return fail(
-                `it did not answer within ${Duration.format(limit)} (is the keyring daemon running and unlocked, and is DBUS_SESSION_BUS_ADDRESS right?)`
+                `it did not answer within ${within} (is the keyring daemon running and unlocked, and is DBUS_SESSION_BUS_ADDRESS right?)`
               )
             }
           })
