@@ -70,18 +70,28 @@ const join = (base: string, path: string): string => {
  * normalisation, so `https://chatgpt.com@evil.example/` is not chatgpt.com) and a path equal
  * to the base path or below it on a segment boundary (`/v1x` is not under `/v1`).
  */
-export const isUnderBase = (url: string, baseUrl: string): boolean => {
-  let target: URL
+export const isUnderBase = (url: string, baseUrl: string): boolean => underBase(baseUrl)(url)
+
+/** `isUnderBase` with the base parsed once, for a caller that asks of many URLs (a fetch's every request). */
+export const underBase = (baseUrl: string): (url: string) => boolean => {
   let base: URL
   try {
-    target = new URL(url)
     base = new URL(baseUrl)
   } catch {
-    return false
+    return () => false
   }
-  if (target.origin !== base.origin || target.origin === "null") return false
+  const origin = base.origin
   const basePath = base.pathname.replace(/\/+$/, "")
-  return basePath === "" || target.pathname === basePath || target.pathname.startsWith(`${basePath}/`)
+  return (url) => {
+    let target: URL
+    try {
+      target = new URL(url)
+    } catch {
+      return false
+    }
+    if (target.origin !== origin || origin === "null") return false
+    return basePath === "" || target.pathname === basePath || target.pathname.startsWith(`${basePath}/`)
+  }
 }
 
 /** The request with a relative URL joined to the credential's base URL; nothing else changed. */

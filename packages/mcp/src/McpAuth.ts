@@ -185,21 +185,28 @@ export const make = Effect.gen(function*() {
         throw Cause.squash(exit.cause)
       }
       const underlying = options.fetch ?? globalThis.fetch
-      /** The login last used, and when it was read from the store: the hot path's whole state. */
-      let held: { readonly login: Domain.OAuthCredential; readonly readAt: number } | undefined
+      const under = AuthHttpClient.underBase(base)
+      /** The login last used, its header, and when it was read from the store: the hot path's whole state. */
+      let held: { readonly login: Domain.OAuthCredential; readonly authorization: string; readonly readAt: number } | undefined
       const reusable = (now: number) =>
         held !== undefined && now - held.readAt < REVALIDATE_MILLIS && Refresher.isFresh(held.login, now, skewMillis)
-          ? held.login
+          ? held
           : undefined
       return (async (input: string | URL | Request, init?: RequestInit): Promise<Response> => {
         const href = typeof input === "string" ? input : input instanceof URL ? input.href : input.url
-        if (!AuthHttpClient.isUnderBase(href, base)) return underlying(input, init)
-        const request = await replayable(input, init)
-        const exchange = async (authorization: string) => {
+        if (!under(href)) return underlying(input, init)
+        const request = input instanceof Request ? await readRequest(input, init) : replayable(init)
+        const exchange = (authorization: string) => {
           const headers = new Headers(request.headers)
           headers.set("authorization", authorization)
-          const response = await underlying(href, { ...request.init, headers, redirect: "manual" })
-          return { status: response.status, wwwAuthenticate: response.headers.get("www-authenticate") ?? undefined, response }
+          return underlying(href, { ...request.init, headers, redirect: "manual" }).then((response) => ({
+            status: response.status,
+            // Read only when a 401 or 403 needs it.
+            get wwwAuthenticate() {
+              return response.headers.get("www-authenticate") ?? undefined
+            },
+            response
+          }))
         }
         // No AbortSignal of Effect's own: the caller's (the SDK's) is the one that matters.
         const send = (authorization: string) => Effect.tryPromise({ try: () => exchange(authorization), catch: (cause) => cause })
@@ -207,14 +214,16 @@ export const make = Effect.gen(function*() {
         const reused = reusable(readAt)
         let sent: Sent<Awaited<ReturnType<typeof exchange>>> | undefined
         if (reused !== undefined) {
-          const answer = await exchange(header(reused))
+          const answer = await exchange(reused.authorization)
           if (!needsRules(answer, request.replayable)) return answer.response
           // A 401 or 403: the full rules, from this answer on, and the store read again next time.
           held = undefined
-          sent = { login: reused, answer }
+          sent = { login: reused.login, answer }
         }
         const final = await run(authorize(p, send, request.replayable, options, sent))
-        held = final.login === reused ? held : { login: final.login, readAt: sent === undefined ? readAt : clock.unsafeCurrentTimeMillis() }
+        if (final.login !== reused?.login) {
+          held = { login: final.login, authorization: header(final.login), readAt: sent === undefined ? readAt : clock.unsafeCurrentTimeMillis() }
+        }
         return final.answer.response
       }) as typeof globalThis.fetch
     })
@@ -242,20 +251,25 @@ export const make = Effect.gen(function*() {
   return McpAuth.of({ fetch, client })
 })
 
+/** What a fetch call sends, in a form that can be sent twice (and whether it can). */
+interface Replayable {
+  readonly init: RequestInit
+  readonly headers: HeadersInit | undefined
+  readonly replayable: boolean
+}
+
 /**
- * What a fetch call sends, in a form that can be sent twice: the SDK's string bodies as they
- * are; a `Request` (or a body of another kind) read once into memory. A stream body cannot be
- * replayed: sent once, and a 401 to it is returned as it is.
+ * A fetch call's `init` as it is: the SDK's string bodies can be sent twice; a stream body
+ * cannot: sent once, and a 401 to it is returned as it is.
  */
-const replayable = async (
-  input: string | URL | Request,
-  init: RequestInit | undefined
-): Promise<{ readonly init: RequestInit; readonly headers: HeadersInit | undefined; readonly replayable: boolean }> => {
-  if (!(input instanceof Request)) {
-    const body = init?.body
-    const stream = typeof ReadableStream !== "undefined" && body instanceof ReadableStream
-    return { init: init ?? {}, headers: init?.headers, replayable: !stream }
-  }
+const replayable = (init: RequestInit | undefined): Replayable => {
+  const body = init?.body
+  const stream = typeof ReadableStream !== "undefined" && body instanceof ReadableStream
+  return { init: init ?? {}, headers: init?.headers, replayable: !stream }
+}
+
+/** A `Request` (with `init` over it), its body read once into memory so it can be sent twice. */
+const readRequest = async (input: Request, init: RequestInit | undefined): Promise<Replayable> => {
   const request = init === undefined ? input : new Request(input, init)
   const body = request.body === null ? null : await request.arrayBuffer()
   return {
