@@ -367,6 +367,25 @@ describe("NodeTokenStore.layerFile", () => {
       expect(yield* exists(`${path}.lock.break`)).toBe(false)
     }))
 
+  it.scoped("a break guard left by a breaker killed after it removed the lock is cleared by the next writer; a live one's is not", () =>
+    Effect.gen(function*() {
+      const { path, store } = yield* fixture()
+      const guard = `${path}.lock.break`
+      const write = (pid: number) =>
+        promise(() => fsp.mkdir(NodePath.dirname(path), { recursive: true, mode: 0o700 })).pipe(
+          Effect.zipRight(promise(() => fsp.writeFile(guard, JSON.stringify({ pid, host: os.hostname(), ...ownNamespace, at: 0 }), { mode: 0o600 })))
+        )
+      // A live breaker (this process) holds the guard: left alone.
+      yield* write(process.pid)
+      yield* store.modify(key, TokenStoreSuite.increment(key))
+      expect(yield* exists(guard)).toBe(true)
+      // Its breaker is dead: the next writer clears it.
+      yield* write(deadPid())
+      yield* store.modify(key, TokenStoreSuite.increment(key))
+      expect(yield* exists(guard)).toBe(false)
+      expect(TokenStoreSuite.counterOf(yield* store.get(key))).toBe(2)
+    }))
+
   it.scoped("a lock untouched for longer than lockStaleAfter is taken over (holder on another host)", () =>
     Effect.gen(function*() {
       const { path, store } = yield* fixture({ lockStaleAfter: "30 seconds" })

@@ -189,11 +189,7 @@ export const make = (options: LockOptions): Effect.Effect<FileLock, never, FileS
         if (!guarded) {
           // A guard whose breaker is gone (killed mid-break) would hold every writer back for
           // breakGuardStaleMs: cleared at once when its process is known dead, else after that.
-          const guard = yield* observeFile(guardPath)
-          if (Option.isSome(guard) && (isDeadHere(guard.value.holder) || now - guard.value.mtimeMs > breakGuardStaleMs)) {
-            yield* fs.remove(guardPath).pipe(Effect.ignore)
-          }
-          return
+          return yield* clearDeadGuard
         }
         yield* Effect.gen(function*() {
           const current = yield* observe
@@ -203,6 +199,20 @@ export const make = (options: LockOptions): Effect.Effect<FileLock, never, FileS
           }
         }).pipe(Effect.ensuring(fs.remove(guardPath).pipe(Effect.ignore)))
       })
+
+    /**
+     * A guard left by a breaker killed after it removed the stale lock (and before its own
+     * guard): no one else needs to break anything then, so no breaker clears it. The next
+     * holder does, when its breaker is dead (or it is old): a live breaker's is left alone.
+     */
+    const clearDeadGuard = Effect.gen(function*() {
+      const guard = yield* observeFile(guardPath)
+      if (Option.isNone(guard)) return
+      const now = yield* Clock.currentTimeMillis
+      if (isDeadHere(guard.value.holder) || now - guard.value.mtimeMs > breakGuardStaleMs) {
+        yield* fs.remove(guardPath).pipe(Effect.ignore)
+      }
+    }).pipe(Effect.ignore)
 
     const release = (nonce: string) =>
       Effect.gen(function*() {
@@ -235,6 +245,7 @@ export const make = (options: LockOptions): Effect.Effect<FileLock, never, FileS
         for (let round = 0; round < 2; round++) {
           if (yield* createExclusive(lockPath, content)) {
             yield* Scope.addFinalizer(scope, release(nonce))
+            yield* clearDeadGuard
             // Forked from an uninterruptible region: made interruptible, or closing the scope would wait on it forever.
             yield* Effect.forkIn(Effect.interruptible(heartbeat), scope)
             return
