@@ -9,9 +9,10 @@ import * as fs from "node:fs"
 import * as path from "node:path"
 import { cliEnv, run, tempHome } from "./support/cli.js"
 
-const setup = async () => {
+const setup = async (store = "file") => {
   const home = tempHome()
-  const env = cliEnv(home)
+  // `auto` here has no session bus: the file holds everything, as on a machine without a keychain.
+  const env = cliEnv(home, { AGENT_AUTH_STORE: store })
   for (const [account, key] of [["default", "sk-ant-good-0123456789abcdef"], ["old", "sk-ant-old-0123456789abcdef"]] as const) {
     const r = await run(["login", "anthropic", "--with-api-key", "--account", account], env, key)
     expect(r.code, r.stderr).toBe(0)
@@ -27,8 +28,8 @@ const setup = async () => {
 const reason = "credentials[1].obtainedAt does not match the schema"
 
 describe("one unreadable login in credentials.json", () => {
-  it("status shows it as ✗ with the reason and the fix, on stdout only; the good login is used", async () => {
-    const { home, env, file } = await setup()
+  it.each(["file", "auto"])("status (store %s) shows it as ✗ with the reason and the fix, on stdout only; the good login is used", async (store) => {
+    const { home, env, file } = await setup(store)
     try {
       const r = await run(["status"], env)
       expect(r.code, r.stderr).toBe(0)

@@ -319,6 +319,8 @@ export const fallbackWarning = (reason: string, path: string): string =>
 /** The `auto` store; `check` is the file's (what `status` reports about credentials.json). */
 export interface AutoTokenStore extends TokenStore.TokenStoreShape {
   readonly check: NodeTokenStore.FileTokenStore["check"]
+  /** The file's entries it could not read (what `status` shows as ✗). */
+  readonly unreadable: NodeTokenStore.FileTokenStore["unreadable"]
   /** The credentials file (what `locationOf` says for a credential kept there). */
   readonly filePath: string
   /**
@@ -423,6 +425,7 @@ export const makeAuto = (
     return {
       location: `${file.path}, or ${KeychainHost.keychainName}`,
       check: file.check,
+      unreadable: file.unreadable,
       filePath: file.path,
       keychainNotUsed: keychainNotUsed(fs, config.home),
       locationOf: (key) => keyring.heldLastSeen(key) ? keyring.location : file.location,

@@ -70,6 +70,8 @@ export const status = (args: StatusArgs) =>
     // A file that cannot be read at all fails here as it would below (StoreCorrupted, exit 4).
     const unreadable = fileStore.unreadable === undefined ? [] : yield* fileStore.unreadable
     const unreadableOf = (id: string) => unreadable.filter((e) => e.provider === id)
+    // Where they are: the credentials file (under `auto`, not the keychain it may also use).
+    const unreadableIn = (store as Partial<NodeKeyringStore.AutoTokenStore>).filePath ?? store.location
     const blocks: Array<{ p: Provider.ProviderConfig; found: ReadonlyArray<Source> }> = []
     for (const p of providers) {
       const found = yield* resolver.sources(p.id)
@@ -86,7 +88,7 @@ export const status = (args: StatusArgs) =>
       yield* say(bold(p.id))
       const bad = unreadableOf(p.id)
       for (const e of bad) {
-        yield* say(`  ${red(MARK.bad)} Stored login (account ${e.account ?? "?"}) in ${store.location} could not be read (${e.reason}): ${NodeTokenStore.unreadableEntryFix(e)}`)
+        yield* say(`  ${red(MARK.bad)} Stored login (account ${e.account ?? "?"}) in ${unreadableIn} could not be read (${e.reason}): ${NodeTokenStore.unreadableEntryFix(e)}`)
       }
       if (found.length === 0 && bad.length === 0) {
         const ways = [
@@ -196,7 +198,7 @@ export const status = (args: StatusArgs) =>
           dim(` — \`agent-auth use ${p.id} <account>\` changes the default, \`--account\` picks one for a command`))
       }
       for (const e of bad) {
-        entries.push({ source: "unreadable", store: store.location, account: e.account ?? null, active: false, eligible: false, usable: false, error: e.reason })
+        entries.push({ source: "unreadable", store: unreadableIn, account: e.account ?? null, active: false, eligible: false, usable: false, error: e.reason })
       }
       out.push({
         provider: p.id,
@@ -215,7 +217,7 @@ export const status = (args: StatusArgs) =>
       // Unreadable entries of no provider shown above.
       ...unreadable.filter((e) => e.provider === undefined || !shown.has(e.provider))
         .filter(() => args.provider === undefined)
-        .map((e) => NodeTokenStore.unreadableEntryMessage(store.location, e))
+        .map((e) => NodeTokenStore.unreadableEntryMessage(unreadableIn, e))
     ]
     for (const w of warnings) yield* say(yellow(`! ${w}`))
     const keychain = yield* keychainNotUsed(store, blocks)
