@@ -291,6 +291,8 @@ mcp.promise("the MCP endpoint redirects a signed request to another origin (McpA
 
 mcp.promise("a callback whose iss (RFC 9207) is not the authorization server", "refused", async (t) => {
   // A browser that signs in, then delivers the callback with another issuer's `iss` (a mix-up).
+  // What it saw, and any failure of its own, are asserted after the login (not swallowed).
+  const browser: { iss?: string | null; failure?: unknown } = {}
   const mixUp = Layer.succeed(BrowserLauncher.BrowserLauncher, {
     open: (url) =>
       Effect.sync(() => {
@@ -298,10 +300,10 @@ mcp.promise("a callback whose iss (RFC 9207) is not the authorization server", "
         void (async () => {
           const visit = await new Browser().navigate(url, { fields: { login: "alice", password: "any" }, stopAt: (u) => u.startsWith(redirectUri) })
           const callback = new URL(visit.url)
-          expect(callback.searchParams.get("iss")).toBe(issuer.issuer)
+          browser.iss = callback.searchParams.get("iss")
           callback.searchParams.set("iss", "https://attacker.example")
           await fetch(callback)
-        })().catch(() => undefined)
+        })().catch((e: unknown) => void (browser.failure = e))
         return { _tag: "Opened" as const }
       })
   })
@@ -313,6 +315,8 @@ mcp.promise("a callback whose iss (RFC 9207) is not the authorization server", "
     expect(error.message).toContain("https://attacker.example")
     expect(error.message).toContain(`agent-auth mcp login ${s.url}`)
   })
+  expect(browser.failure).toBeUndefined()
+  expect(browser.iss).toBe(issuer.issuer)
   // The code was never exchanged.
   expect(issuer.grants("authorization_code")).toBe(codeGrants)
   t.note("AuthorizationDenied issuer_mismatch; the code never reached the token endpoint")
