@@ -90,12 +90,14 @@ describe("the demo server and two agent-auth processes", () => {
       const ended = await stop(owner)
       expect(ended.code === 0 || ended.signal !== null || ended.code === 130 || ended.code === 143, JSON.stringify(ended)).toBe(true)
       // The browser arrives after the owner left: someone must still answer on the port.
+      // Retried while nothing answers; the last failure is in the assertion's message.
       let page: Response | undefined
+      let lastFailure: unknown
       for (let i = 0; i < 40 && page === undefined; i++) {
-        page = await followAuthorization(sharer.url).catch(() => undefined)
+        page = await followAuthorization(sharer.url).catch((e: unknown) => void (lastFailure = e))
         if (page === undefined) await new Promise((r) => setTimeout(r, 250))
       }
-      expect(page?.status).toBe(200)
+      expect(page?.status, String(lastFailure)).toBe(200)
       const r = await sharer.done
       expect(r.code, r.stderr).toBe(0)
       // The login is usable by later commands: its tokens are in this home's demo state.

@@ -14,12 +14,19 @@ import { Browser } from "./browser.js"
 /** Every URL a headless sign-in visited, newest last (the authorization URL first). */
 export const visited: Array<string> = []
 
+/**
+ * Why a headless sign-in's navigation failed, newest last. Not thrown: a login may end
+ * before its browser does (a refusal, a timeout, a closed callback), and the test judges
+ * the login; these are kept for a test (or a person) to see when a login never completes.
+ */
+export const browserFailures: Array<unknown> = []
+
 /** Opens the authorization URL in a headless browser that signs in as `alice` and follows the redirect to our callback. */
 export const headlessBrowser = Layer.succeed(BrowserLauncher.BrowserLauncher, {
   open: (url) =>
     Effect.sync(() => {
       visited.push(url)
-      void new Browser().navigate(url, { fields: { login: "alice", password: "any" } }).catch(() => undefined)
+      void new Browser().navigate(url, { fields: { login: "alice", password: "any" } }).catch((e: unknown) => void browserFailures.push(e))
       return { _tag: "Opened" as const }
     })
 })

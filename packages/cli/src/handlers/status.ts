@@ -93,11 +93,7 @@ export const status = (args: StatusArgs) =>
       if (found.length === 0 && bad.length === 0) {
         const ways = [
           ...(p.takesApiKey && p.apiKeyEnv.length > 0 ? [`set ${p.apiKeyEnv.join(" or ")}`] : []),
-          Provider.loginCommand(p) !== undefined
-            ? `run \`${Provider.loginCommand(p)}\``
-            : p.canLogin
-            ? `run \`agent-auth login ${p.id}\``
-            : `run \`agent-auth login ${p.id} --with-api-key\``
+          `run \`${Provider.loginCommand(p) ?? (p.canLogin ? `agent-auth login ${p.id}` : `agent-auth login ${p.id} --with-api-key`)}\``
         ]
         yield* say(`  ${red(MARK.bad)} Not logged in: ${ways.join(", or ")}`)
       }

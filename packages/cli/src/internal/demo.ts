@@ -173,8 +173,7 @@ export const demoServer = (
       const file = yield* stateFileOf(config.home)
       const clientId = provider.value.clientId ?? demoProvider.clientId!
       const first = yield* start(port, file, clientId)
-      if (first === "Started") return
-      if (first === "Failed") return
+      if (first !== "PortTaken") return
       const holder = yield* probe(port)
       if (holder._tag === "Demo" && holder.state !== file) {
         return yield* new PortUnavailable({
